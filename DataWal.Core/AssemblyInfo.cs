@@ -1,0 +1,1 @@
+// DataWal.Core: the wire format, segments, lock, RecordLog and RecordLogReader live in this assembly.

@@ -1,0 +1,1 @@
+// DataWal.Kv: KvStore, compaction and JSONL export live in this assembly.

@@ -1,0 +1,163 @@
+using Microsoft.Win32.SafeHandles;
+using SafeAtomic.Internal;
+
+namespace SafeAtomic;
+
+/// <summary>
+/// Handle-level durability primitives: the layer DataWal.Core builds on. Every call goes through
+/// SafeAtomic's own system-call layer (Mono.Posix on Unix, FlushFileBuffers on Windows), so an fsync
+/// error is always reported, never swallowed the way <c>FileStream.Flush(true)</c> can on Linux.
+/// </summary>
+/// <remarks>
+/// Failures throw <see cref="SystemCallException"/> with the errno. EINTR is retried; short writes are
+/// continued until every byte is written. An fsync error must be treated as final for the data written
+/// since the previous successful fsync (the kernel may have dropped those pages): never retry it and
+/// assume the data is safe.
+/// </remarks>
+public static class FileSync
+{
+    private const int MaxInterruptedRetries = 64;
+
+    /// <summary>
+    /// Opens or creates a file. On Unix the handle is opened with O_CLOEXEC and takes no implicit
+    /// advisory lock (unlike <see cref="File.OpenHandle"/>); <paramref name="createMode"/> sets the
+    /// permission bits of a newly created file (ignored on Windows).
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="mode">How to open or create it.</param>
+    /// <param name="access">Read, write or both.</param>
+    /// <param name="createMode">Permission bits for a created file; <c>null</c> means 0666 less the umask.</param>
+    /// <returns>An open handle the caller owns.</returns>
+    public static SafeFileHandle Open(string path, FileMode mode, FileAccess access, UnixFileMode? createMode = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        while (true)
+        {
+            try
+            {
+                return SystemCalls.Current.Open(path, mode, access, FileShare.ReadWrite, createMode);
+            }
+            catch (SystemCallException e) when (e.ErrorNumber == Errno.EINTR)
+            {
+                // Interrupted before the file was opened: nothing happened, open again.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes every byte of <paramref name="data"/> at <paramref name="offset"/> (positional write,
+    /// pwrite), continuing after short writes and retrying EINTR.
+    /// </summary>
+    /// <param name="handle">An open, writable handle.</param>
+    /// <param name="data">The bytes to write.</param>
+    /// <param name="offset">The file offset of the first byte.</param>
+    public static void Write(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        WriteAll(handle, data, offset);
+    }
+
+    /// <summary>
+    /// Appends every byte of <paramref name="data"/> to a handle opened for appending (O_APPEND),
+    /// continuing after short writes and retrying EINTR.
+    /// </summary>
+    /// <param name="handle">A handle opened in append mode.</param>
+    /// <param name="data">The bytes to append.</param>
+    public static void Append(SafeFileHandle handle, ReadOnlySpan<byte> data)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        WriteAll(handle, data, -1);
+    }
+
+    private static void WriteAll(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
+    {
+        var calls = SystemCalls.Current;
+        int interrupted = 0;
+        while (!data.IsEmpty)
+        {
+            int n;
+            try
+            {
+                n = calls.Write(handle, data, offset);
+            }
+            catch (SystemCallException e) when (e.ErrorNumber == Errno.EINTR && ++interrupted < MaxInterruptedRetries)
+            {
+                continue;
+            }
+
+            if (n <= 0)
+            {
+                // A regular file never accepts zero bytes of a non-empty write; looping would spin forever.
+                throw new SystemCallException(offset >= 0 ? "pwrite" : "write", null, Errno.EIO, "EIO");
+            }
+
+            data = data[n..];
+            if (offset >= 0)
+            {
+                offset += n;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Flushes the file's data and metadata to stable storage: fsync(2) on Linux, F_FULLFSYNC on macOS,
+    /// FlushFileBuffers on Windows.
+    /// </summary>
+    /// <param name="handle">An open handle.</param>
+    public static void Fsync(SafeFileHandle handle)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        RetryInterrupted(handle, static (calls, h) => calls.Fsync(h));
+    }
+
+    /// <summary>
+    /// Flushes the file's data and the metadata needed to read it back (fdatasync(2) on Linux; the same
+    /// as <see cref="Fsync"/> elsewhere). Enough for a file whose size grew: the size is such metadata.
+    /// </summary>
+    /// <param name="handle">An open handle.</param>
+    public static void FsyncData(SafeFileHandle handle)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        RetryInterrupted(handle, static (calls, h) => calls.FsyncData(h));
+    }
+
+    /// <summary>
+    /// Makes the directory's entries durable (files created, renamed or removed in it): opens the
+    /// directory (O_DIRECTORY) and fsyncs it. A documented no-op on Windows, which has no supported way
+    /// to flush a directory (NTFS journals its metadata).
+    /// </summary>
+    /// <param name="directory">The directory.</param>
+    public static void FsyncDirectory(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        RetryInterrupted(directory, static (calls, d) => calls.FsyncDirectory(d));
+    }
+
+    /// <summary>Sets the file's length (ftruncate); used to cut a damaged tail.</summary>
+    /// <param name="handle">A writable handle.</param>
+    /// <param name="length">The new length in bytes.</param>
+    public static void SetLength(SafeFileHandle handle, long length)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        RetryInterrupted((handle, length), static (calls, s) => calls.SetLength(s.handle, s.length));
+    }
+
+    /// <summary>Runs one system call, repeating it while it reports EINTR (bounded).</summary>
+    private static void RetryInterrupted<T>(T state, Action<SystemCalls, T> call)
+    {
+        var calls = SystemCalls.Current;
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                call(calls, state);
+                return;
+            }
+            catch (SystemCallException e) when (e.ErrorNumber == Errno.EINTR && attempt < MaxInterruptedRetries)
+            {
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+using System.Buffers;
+using Microsoft.Win32.SafeHandles;
+
+namespace SafeAtomic.Internal;
+
+/// <summary>
+/// A write-only, forward-only stream over a file handle whose writes go through <see cref="FileSync"/>
+/// (and so through the system-call seam). Buffers small writes into one pooled block.
+/// </summary>
+internal sealed class HandleWriteStream : Stream
+{
+    private const int BufferSize = 64 * 1024;
+
+    private readonly SafeFileHandle _handle;
+    private byte[]? _buffer;
+    private int _buffered;
+    private long _position;
+
+    public HandleWriteStream(SafeFileHandle handle)
+    {
+        _handle = handle;
+        _buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+    }
+
+    public override bool CanRead => false;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => _buffer is not null;
+
+    public override long Length => _position + _buffered;
+
+    public override long Position
+    {
+        get => _position + _buffered;
+        set => throw new NotSupportedException();
+    }
+
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        Write(buffer.AsSpan(offset, count));
+    }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        var block = _buffer ?? throw new ObjectDisposedException(nameof(HandleWriteStream));
+        if (buffer.Length >= block.Length)
+        {
+            Flush();
+            FileSync.Write(_handle, buffer, _position);
+            _position += buffer.Length;
+            return;
+        }
+
+        if (_buffered + buffer.Length > block.Length)
+        {
+            Flush();
+        }
+
+        buffer.CopyTo(block.AsSpan(_buffered));
+        _buffered += buffer.Length;
+    }
+
+    public override void WriteByte(byte value) => Write([value]);
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Write(buffer, offset, count);
+        return Task.CompletedTask;
+    }
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        Write(buffer.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Hands buffered bytes to the kernel (not an fsync).</summary>
+    public override void Flush()
+    {
+        if (_buffered > 0 && _buffer is not null)
+        {
+            FileSync.Write(_handle, _buffer.AsSpan(0, _buffered), _position);
+            _position += _buffered;
+            _buffered = 0;
+        }
+    }
+
+    public override Task FlushAsync(CancellationToken cancellationToken)
+    {
+        Flush();
+        return Task.CompletedTask;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        // Disposing does not flush: the atomic-write protocol flushes explicitly, and a body that threw
+        // must not push more bytes into a temp file that is about to be deleted.
+        var buffer = _buffer;
+        _buffer = null;
+        if (buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        base.Dispose(disposing);
+    }
+}

@@ -1,0 +1,98 @@
+using System.Buffers.Binary;
+using SafeAtomic;
+
+namespace TestChild;
+
+/// <summary>
+/// Helper process for the test suites: each scenario does real work against the libraries and prints
+/// what it has acknowledged, one line at a time, so a parent can race it or kill it with SIGKILL.
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        if (args.Length == 0)
+        {
+            Console.Error.WriteLine("usage: TestChild <scenario> [args]");
+            return 64;
+        }
+
+        Console.Out.Flush();
+        return args[0] switch
+        {
+            "write-once" => WriteOnceAt(args[1], args[2], long.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture)),
+            "rewrite-loop" => RewriteLoop(args[1], int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture)),
+            _ => Unknown(args[0]),
+        };
+    }
+
+    private static int Unknown(string scenario)
+    {
+        Console.Error.WriteLine($"unknown scenario {scenario}");
+        return 64;
+    }
+
+    /// <summary>Spins until the given Unix-millisecond start time, then races WriteOnce; prints won/lost.</summary>
+    private static int WriteOnceAt(string path, string content, long startAtUnixMs)
+    {
+        while (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() < startAtUnixMs)
+        {
+            Thread.SpinWait(100);
+        }
+
+        bool won = AtomicFile.WriteOnce(path, System.Text.Encoding.UTF8.GetBytes(content));
+        Console.WriteLine(won ? "won" : "lost");
+        return 0;
+    }
+
+    /// <summary>
+    /// Rewrites <paramref name="path"/> forever with self-describing generations (see
+    /// <see cref="Generation"/>), printing "wrote N" after each returns.
+    /// </summary>
+    private static int RewriteLoop(string path, int size)
+    {
+        for (long generation = 1; ; generation++)
+        {
+            AtomicFile.WriteAtomic(path, Generation.Build(generation, size));
+            Console.WriteLine($"wrote {generation}");
+        }
+    }
+}
+
+/// <summary>
+/// Content whose every byte is determined by a generation number and a length, so a reader can tell a
+/// whole generation from a torn or mixed one.
+/// </summary>
+public static class Generation
+{
+    public static byte[] Build(long generation, int size)
+    {
+        var bytes = new byte[Math.Max(size, 16)];
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, generation);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(8), bytes.Length);
+        for (int i = 12; i < bytes.Length; i++)
+        {
+            bytes[i] = (byte)(generation * 31 + i * 7);
+        }
+
+        return bytes;
+    }
+
+    /// <summary>Returns the generation if <paramref name="bytes"/> is exactly one whole generation, else -1.</summary>
+    public static long Parse(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < 16)
+        {
+            return -1;
+        }
+
+        long generation = BinaryPrimitives.ReadInt64LittleEndian(bytes);
+        int length = BinaryPrimitives.ReadInt32LittleEndian(bytes[8..]);
+        if (length != bytes.Length)
+        {
+            return -1;
+        }
+
+        return bytes.SequenceEqual(Build(generation, length)) ? generation : -1;
+    }
+}

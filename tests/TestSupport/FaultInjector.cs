@@ -1,0 +1,230 @@
+using System.Collections.Concurrent;
+using Microsoft.Win32.SafeHandles;
+using SafeAtomic;
+using SafeAtomic.Internal;
+
+namespace TestSupport;
+
+/// <summary>The system calls the seam exposes, for targeting injected faults.</summary>
+public enum Call
+{
+    Open,
+    OpenAppend,
+    Write,
+    Fsync,
+    FsyncData,
+    FsyncDirectory,
+    SetLength,
+    Rename,
+    RenameNoReplace,
+    Unlink,
+    CreateDirectory,
+}
+
+/// <summary>One observed system call: which, and the path involved (for handle calls, the path the handle was opened with).</summary>
+public readonly record struct ObservedCall(Call Call, string? Path);
+
+/// <summary>
+/// Replaces SafeAtomic's system-call seam for the lifetime of the object: records every call and fails
+/// the ones that match injected rules with a chosen errno, or shortens writes. Process-wide: tests that
+/// use it must not run in parallel with other file-system tests of the same process.
+/// </summary>
+public sealed class FaultInjector : IDisposable
+{
+    private readonly Layer _layer;
+    private readonly IDisposable _scope;
+
+    private FaultInjector()
+    {
+        _layer = new Layer(this);
+        _scope = SystemCalls.Use(_layer);
+    }
+
+    /// <summary>Installs a fresh injector (no rules: every call passes through and is recorded).</summary>
+    public static FaultInjector Install() => new();
+
+    private readonly List<Rule> _rules = [];
+    private readonly ConcurrentQueue<ObservedCall> _calls = new();
+    private readonly ConcurrentDictionary<SafeFileHandle, string> _handlePaths = new();
+
+    /// <summary>Every call seen so far, in order.</summary>
+    public IReadOnlyList<ObservedCall> Calls => [.. _calls];
+
+    /// <summary>How many calls of <paramref name="call"/> were seen.</summary>
+    public int Count(Call call) => _calls.Count(c => c.Call == call);
+
+    /// <summary>
+    /// Fails matching calls with <paramref name="errno"/>: the first <paramref name="skip"/> matches pass,
+    /// the next <paramref name="times"/> fail. <paramref name="path"/> filters by the path involved.
+    /// </summary>
+    public FaultInjector Fail(Call call, int errno, int skip = 0, int times = int.MaxValue, Func<string?, bool>? path = null)
+    {
+        lock (_rules)
+        {
+            _rules.Add(new Rule(call, errno, null, skip, times, path));
+        }
+
+        return this;
+    }
+
+    /// <summary>Makes matching writes accept at most <paramref name="maxBytes"/> bytes (a short write).</summary>
+    public FaultInjector ShortWrites(int maxBytes, int skip = 0, int times = int.MaxValue, Func<string?, bool>? path = null)
+    {
+        lock (_rules)
+        {
+            _rules.Add(new Rule(Call.Write, 0, maxBytes, skip, times, path));
+        }
+
+        return this;
+    }
+
+    /// <summary>Removes every rule (calls keep being recorded).</summary>
+    public void Clear()
+    {
+        lock (_rules)
+        {
+            _rules.Clear();
+        }
+    }
+
+    /// <summary>Restores the real system calls.</summary>
+    public void Dispose() => _scope.Dispose();
+
+    private Rule? Match(Call call, string? path)
+    {
+        _calls.Enqueue(new ObservedCall(call, path));
+        lock (_rules)
+        {
+            foreach (var rule in _rules)
+            {
+                if (rule.Call != call || (rule.PathFilter is not null && !rule.PathFilter(path)))
+                {
+                    continue;
+                }
+
+                if (rule.Skip > 0)
+                {
+                    rule.Skip--;
+                    continue;
+                }
+
+                if (rule.Times <= 0)
+                {
+                    continue;
+                }
+
+                rule.Times--;
+                return rule;
+            }
+        }
+
+        return null;
+    }
+
+    private void Check(Call call, string? path)
+    {
+        var rule = Match(call, path);
+        if (rule is not null && rule.ShortBytes is null)
+        {
+            throw new SystemCallException(call.ToString().ToLowerInvariant(), path, rule.Errno, Errno.Name(rule.Errno));
+        }
+    }
+
+    private string? PathOf(SafeFileHandle handle) => _handlePaths.TryGetValue(handle, out var p) ? p : null;
+
+    private sealed class Rule(Call call, int errno, int? shortBytes, int skip, int times, Func<string?, bool>? pathFilter)
+    {
+        public Call Call { get; } = call;
+        public int Errno { get; } = errno;
+        public int? ShortBytes { get; } = shortBytes;
+        public int Skip { get; set; } = skip;
+        public int Times { get; set; } = times;
+        public Func<string?, bool>? PathFilter { get; } = pathFilter;
+    }
+
+    private sealed class Layer(FaultInjector owner) : SystemCalls
+    {
+        private static SystemCalls Real => Platform;
+
+        public override SafeFileHandle Open(string path, FileMode mode, FileAccess access, FileShare share, UnixFileMode? createMode)
+        {
+            owner.Check(Call.Open, path);
+            var h = Real.Open(path, mode, access, share, createMode);
+            owner._handlePaths[h] = path;
+            return h;
+        }
+
+        public override SafeFileHandle OpenAppend(string path, out bool created)
+        {
+            owner.Check(Call.OpenAppend, path);
+            var h = Real.OpenAppend(path, out created);
+            owner._handlePaths[h] = path;
+            return h;
+        }
+
+        public override int Write(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
+        {
+            var path = owner.PathOf(handle);
+            var rule = owner.Match(Call.Write, path);
+            if (rule is null)
+            {
+                return Real.Write(handle, data, offset);
+            }
+
+            if (rule.ShortBytes is int max)
+            {
+                return Real.Write(handle, data[..Math.Min(max, data.Length)], offset);
+            }
+
+            throw new SystemCallException("write", path, rule.Errno, Errno.Name(rule.Errno));
+        }
+
+        public override void Fsync(SafeFileHandle handle)
+        {
+            owner.Check(Call.Fsync, owner.PathOf(handle));
+            Real.Fsync(handle);
+        }
+
+        public override void FsyncData(SafeFileHandle handle)
+        {
+            owner.Check(Call.FsyncData, owner.PathOf(handle));
+            Real.FsyncData(handle);
+        }
+
+        public override void FsyncDirectory(string path)
+        {
+            owner.Check(Call.FsyncDirectory, path);
+            Real.FsyncDirectory(path);
+        }
+
+        public override void SetLength(SafeFileHandle handle, long length)
+        {
+            owner.Check(Call.SetLength, owner.PathOf(handle));
+            Real.SetLength(handle, length);
+        }
+
+        public override void Rename(string from, string to)
+        {
+            owner.Check(Call.Rename, to);
+            Real.Rename(from, to);
+        }
+
+        public override bool RenameNoReplace(string from, string to)
+        {
+            owner.Check(Call.RenameNoReplace, to);
+            return Real.RenameNoReplace(from, to);
+        }
+
+        public override void Unlink(string path)
+        {
+            owner.Check(Call.Unlink, path);
+            Real.Unlink(path);
+        }
+
+        public override bool CreateDirectory(string path)
+        {
+            owner.Check(Call.CreateDirectory, path);
+            return Real.CreateDirectory(path);
+        }
+    }
+}
