@@ -18,44 +18,15 @@ public static class Program
         }
 
         Console.Out.Flush();
-        return args[0] switch
-        {
-            "write-once" => WriteOnceAt(args[1], args[2], long.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture)),
-            "rewrite-loop" => RewriteLoop(args[1], int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture)),
-            _ => Unknown(args[0]),
-        };
+        // Each library's scenarios live in their own file; the first that knows the name runs it.
+        int? code = SafeAtomicScenarios.Run(args);
+        return code ?? Unknown(args[0]);
     }
 
     private static int Unknown(string scenario)
     {
         Console.Error.WriteLine($"unknown scenario {scenario}");
         return 64;
-    }
-
-    /// <summary>Spins until the given Unix-millisecond start time, then races WriteOnce; prints won/lost.</summary>
-    private static int WriteOnceAt(string path, string content, long startAtUnixMs)
-    {
-        while (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() < startAtUnixMs)
-        {
-            Thread.SpinWait(100);
-        }
-
-        bool won = AtomicFile.WriteOnce(path, System.Text.Encoding.UTF8.GetBytes(content));
-        Console.WriteLine(won ? "won" : "lost");
-        return 0;
-    }
-
-    /// <summary>
-    /// Rewrites <paramref name="path"/> forever with self-describing generations (see
-    /// <see cref="Generation"/>), printing "wrote N" after each returns.
-    /// </summary>
-    private static int RewriteLoop(string path, int size)
-    {
-        for (long generation = 1; ; generation++)
-        {
-            AtomicFile.WriteAtomic(path, Generation.Build(generation, size));
-            Console.WriteLine($"wrote {generation}");
-        }
     }
 }
 
