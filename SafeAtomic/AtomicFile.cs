@@ -164,7 +164,15 @@ public static class AtomicFile
     public static bool WriteOnceWithParents(string path, ReadOnlySpan<byte> content)
     {
         var (full, directory, _) = Paths.Split(path);
-        CreateDirectoriesDurably(directory, full);
+        try
+        {
+            CreateDirectories(directory);
+        }
+        catch (SafeAtomicException e)
+        {
+            throw Failures.NotWritten(full, e);
+        }
+
         return WriteOnce(full, content);
     }
 
@@ -278,6 +286,31 @@ public static class AtomicFile
     public static void FsyncDir(string directory) => FileSync.FsyncDirectory(Path.GetFullPath(directory));
 
     /// <summary>
+    /// Creates <paramref name="directory"/> and any missing ancestors (mkdir -p), durably: each directory it
+    /// creates is made to survive a crash by fsyncing its parent. Existing levels are left alone.
+    /// </summary>
+    /// <param name="directory">The directory to create.</param>
+    /// <returns>True when at least one level was created.</returns>
+    /// <exception cref="SystemCallException">A level could not be created or its parent fsynced.</exception>
+    public static bool CreateDirectories(string directory)
+    {
+        var missing = new Stack<string>();
+        for (string? d = Path.GetFullPath(directory); d is not null && !System.IO.Directory.Exists(d); d = Path.GetDirectoryName(d))
+        {
+            missing.Push(d);
+        }
+
+        bool created = false;
+        while (missing.TryPop(out string? level))
+        {
+            created |= SystemCalls.Current.CreateDirectory(level);
+            FileSync.FsyncDirectory(Path.GetDirectoryName(level)!);
+        }
+
+        return created;
+    }
+
+    /// <summary>
     /// Lists leftover temp files of interrupted atomic writes in <paramref name="directory"/> (names shaped
     /// <c>.&lt;name&gt;.&lt;16 hex&gt;.tmp</c>). Only a process that crashed mid-write leaves them; they never
     /// replace anything by themselves and may be deleted when no write is in progress.
@@ -318,28 +351,5 @@ public static class AtomicFile
     {
         var info = new FileInfo(fullPath);
         return info.Exists || info.LinkTarget is not null || System.IO.Directory.Exists(fullPath);
-    }
-
-    /// <summary>Creates the missing levels of <paramref name="directory"/> top-down, fsyncing each new level's parent.</summary>
-    private static void CreateDirectoriesDurably(string directory, string target)
-    {
-        var missing = new Stack<string>();
-        for (string? d = directory; d is not null && !System.IO.Directory.Exists(d); d = Path.GetDirectoryName(d))
-        {
-            missing.Push(d);
-        }
-
-        try
-        {
-            while (missing.TryPop(out string? level))
-            {
-                SystemCalls.Current.CreateDirectory(level);
-                FileSync.FsyncDirectory(Path.GetDirectoryName(level)!);
-            }
-        }
-        catch (SafeAtomicException e)
-        {
-            throw Failures.NotWritten(target, e);
-        }
     }
 }

@@ -1,0 +1,323 @@
+using System.Buffers;
+using Microsoft.Win32.SafeHandles;
+
+namespace DataWal.Core;
+
+/// <summary>
+/// Streams the frames of a snapshot of segments in physical order, applying the recovery rules: a torn,
+/// CRC-bad or all-zero remainder of the last segment is a tolerated tail; the same damage in an earlier
+/// segment, and structural damage anywhere, is a hard <see cref="CorruptRecordException"/>.
+/// </summary>
+/// <remarks>
+/// Memory is one buffer, sized by the largest frame met (never by the log, never by a length read from
+/// disk before that length has been checked against the bytes actually present). The current frame's
+/// key and payload are views into that buffer, valid until the next <see cref="MoveNext"/>.
+/// </remarks>
+internal sealed class LogScanner : IDisposable
+{
+    internal const int DefaultBufferSize = 256 * 1024;
+
+    private readonly string _directory;
+    private readonly IReadOnlyList<uint> _segments;
+    private readonly long _lastSegmentBound;
+
+    private byte[] _buffer;
+    private long _bufferFileOffset;
+    private int _bufferCount;
+
+    private int _segmentIndex = -1;
+    private SafeFileHandle? _handle;
+    private long _fileLength;
+    private long _offset;
+
+    private int _frameStart;
+    private FrameHeader _header;
+
+    private int _filesScanned;
+    private long _recordsReplayed;
+    private int _tailTruncated;
+    private long _tailBytesDiscarded;
+    private ulong _lastTxIdSeen;
+
+    /// <param name="directory">The log directory.</param>
+    /// <param name="segments">The segment ids to read, ascending; the last one tolerates a damaged tail.</param>
+    /// <param name="lastSegmentBound">Read the last segment only up to this length (a writer's committed end), or -1 for its whole length.</param>
+    /// <param name="bufferSize">Initial read buffer size.</param>
+    public LogScanner(string directory, IReadOnlyList<uint> segments, long lastSegmentBound = -1, int bufferSize = DefaultBufferSize)
+    {
+        _directory = directory;
+        _segments = segments;
+        _lastSegmentBound = lastSegmentBound;
+        _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(bufferSize, WireFormat.HeaderLength));
+    }
+
+    /// <summary>True once every segment has been read (cleanly or up to a tolerated tail).</summary>
+    public bool Finished { get; private set; }
+
+    /// <summary>The logical end (end of the last valid frame) of the last segment; valid once <see cref="Finished"/>.</summary>
+    public long LastSegmentEnd { get; private set; }
+
+    public RecordType Type => _header.Type;
+
+    public ulong TxId => _header.TxId;
+
+    public uint Segment => _segments[_segmentIndex];
+
+    public long Offset => _offset - _header.FrameLength;
+
+    public int Length => _header.FrameLength;
+
+    public RecordRef Ref => new(Segment, (ulong)Offset, (uint)Length);
+
+    public ReadOnlySpan<byte> Key => _buffer.AsSpan(_frameStart + WireFormat.HeaderLength, _header.KeyLength);
+
+    public ReadOnlySpan<byte> Payload => _buffer.AsSpan(_frameStart + WireFormat.HeaderLength + _header.KeyLength, _header.PayloadLength);
+
+    /// <summary>The report so far (complete once <see cref="Finished"/>).</summary>
+    public RecoveryReport Report => new()
+    {
+        FilesScanned = _filesScanned,
+        RecordsReplayed = _recordsReplayed,
+        TailTruncated = _tailTruncated,
+        TailBytesDiscarded = _tailBytesDiscarded,
+        LastTxIdSeen = _lastTxIdSeen,
+    };
+
+    /// <summary>The current frame as a record with its own copies of key and payload.</summary>
+    public Record ToRecord() => new(Type, TxId, Key.ToArray(), Payload.ToArray(), Segment, (ulong)Offset, (uint)Length);
+
+    private bool IsLastSegment => _segmentIndex == _segments.Count - 1;
+
+    private string SegmentPath => SegmentFiles.PathFor(_directory, Segment);
+
+    /// <summary>Advances to the next valid frame; false at the end of the log or at a tolerated tail.</summary>
+    /// <exception cref="CorruptRecordException">Damage that recovery does not tolerate.</exception>
+    public bool MoveNext()
+    {
+        while (!Finished)
+        {
+            if (_handle is null && !OpenNextSegment())
+            {
+                Finished = true;
+                return false;
+            }
+
+            long remaining = _fileLength - _offset;
+            if (remaining == 0)
+            {
+                EndSegment();
+                continue;
+            }
+
+            if (remaining < WireFormat.HeaderLength)
+            {
+                Damaged(CorruptionKind.Truncated, null);
+                continue;
+            }
+
+            EnsureBuffered(WireFormat.HeaderLength);
+            if (_bufferCount - (int)(_offset - _bufferFileOffset) < WireFormat.HeaderLength)
+            {
+                Damaged(CorruptionKind.Truncated, null);   // the file shrank under us
+                continue;
+            }
+
+            int start = (int)(_offset - _bufferFileOffset);
+            FrameHeader header;
+            try
+            {
+                header = WireFormat.ReadHeader(_buffer.AsSpan(start, WireFormat.HeaderLength));
+            }
+            catch (InvalidFrameException e)
+            {
+                // Decision 13: a zero-filled remainder of the last segment is what a crash leaves on some
+                // file systems; a valid frame never starts with a zero byte.
+                if (IsLastSegment && _buffer[start] == 0 && RemainderIsZero())
+                {
+                    Damaged(CorruptionKind.Truncated, null);
+                    continue;
+                }
+
+                throw Structural(e);
+            }
+
+            if (remaining < header.FrameLength)
+            {
+                Damaged(CorruptionKind.Truncated, null);
+                continue;
+            }
+
+            EnsureBuffered(header.FrameLength);
+            start = (int)(_offset - _bufferFileOffset);
+            if (_bufferCount - start < header.FrameLength)
+            {
+                Damaged(CorruptionKind.Truncated, null);
+                continue;
+            }
+
+            var decoded = WireFormat.DecodeBody(_buffer.AsSpan(start, header.FrameLength), header);
+            if (decoded.Status != DecodeStatus.Ok)
+            {
+                Damaged(CorruptionKind.CrcMismatch, null);
+                continue;
+            }
+
+            _header = header;
+            _frameStart = start;
+            _offset += header.FrameLength;
+            _recordsReplayed++;
+            _lastTxIdSeen = Math.Max(_lastTxIdSeen, header.TxId);
+            return true;
+        }
+
+        return false;
+    }
+
+    private bool OpenNextSegment()
+    {
+        _segmentIndex++;
+        if (_segmentIndex >= _segments.Count)
+        {
+            return false;
+        }
+
+        string path = SegmentPath;
+        try
+        {
+            _handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            long length = RandomAccess.GetLength(_handle);
+            _fileLength = IsLastSegment && _lastSegmentBound >= 0 ? Math.Min(length, _lastSegmentBound) : length;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _handle?.Dispose();
+            _handle = null;
+            throw new DataWalException($"datawal: open segment {path}: {e.Message}", e);
+        }
+
+        _filesScanned++;
+        _offset = 0;
+        _bufferFileOffset = 0;
+        _bufferCount = 0;
+        return true;
+    }
+
+    private void EndSegment()
+    {
+        if (IsLastSegment)
+        {
+            LastSegmentEnd = _offset;
+        }
+
+        _handle?.Dispose();
+        _handle = null;
+    }
+
+    /// <summary>Records a tolerated tail on the last segment, or throws for an earlier one.</summary>
+    private void Damaged(CorruptionKind kind, Exception? inner)
+    {
+        if (!IsLastSegment)
+        {
+            string message = kind == CorruptionKind.Truncated
+                ? $"datawal: truncated record at offset {_offset} of non-tail segment {Segment} ({SegmentPath}); refusing to silently drop data"
+                : $"datawal: CRC mismatch at offset {_offset} of non-tail segment {Segment} ({SegmentPath})";
+            throw new CorruptRecordException(message, Segment, (ulong)_offset, kind, inner);
+        }
+
+        _tailTruncated = 1;
+        _tailBytesDiscarded = _fileLength - _offset;
+        EndSegment();
+        Finished = true;
+    }
+
+    private CorruptRecordException Structural(InvalidFrameException e) =>
+        new($"datawal: structural decode error at offset {_offset} of segment {Segment} ({SegmentPath}): {e.Message}", Segment, (ulong)_offset, CorruptionKind.Structural, e);
+
+    /// <summary>Makes bytes [_offset, _offset + count) resident, as far as the file has them.</summary>
+    private void EnsureBuffered(int count)
+    {
+        int start = (int)(_offset - _bufferFileOffset);
+        if (_bufferCount - start >= count)
+        {
+            return;
+        }
+
+        // Slide the unread bytes to the front; grow only to a size that was checked against the file.
+        int kept = _bufferCount - start;
+        if (count > _buffer.Length)
+        {
+            var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(count, _buffer.Length * 2));
+            _buffer.AsSpan(start, kept).CopyTo(bigger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = bigger;
+        }
+        else if (start > 0)
+        {
+            _buffer.AsSpan(start, kept).CopyTo(_buffer);
+        }
+
+        _bufferFileOffset = _offset;
+        _bufferCount = kept;
+        while (_bufferCount < count)
+        {
+            long fileOffset = _bufferFileOffset + _bufferCount;
+            int want = (int)Math.Min(_buffer.Length - _bufferCount, _fileLength - fileOffset);
+            if (want <= 0)
+            {
+                return;
+            }
+
+            int n = RandomAccess.Read(_handle!, _buffer.AsSpan(_bufferCount, want), fileOffset);
+            if (n == 0)
+            {
+                _fileLength = fileOffset;   // shorter than it was when we opened it
+                return;
+            }
+
+            _bufferCount += n;
+        }
+    }
+
+    /// <summary>True when every byte from the current offset to the end of the segment is zero.</summary>
+    private bool RemainderIsZero()
+    {
+        long position = _offset;
+        var chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            while (position < _fileLength)
+            {
+                int want = (int)Math.Min(chunk.Length, _fileLength - position);
+                int n = RandomAccess.Read(_handle!, chunk.AsSpan(0, want), position);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                if (chunk.AsSpan(0, n).ContainsAnyExcept((byte)0))
+                {
+                    return false;
+                }
+
+                position += n;
+            }
+
+            return true;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+    }
+
+    public void Dispose()
+    {
+        _handle?.Dispose();
+        _handle = null;
+        var buffer = Interlocked.Exchange(ref _buffer, null!);
+        if (buffer is not null)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

@@ -1,0 +1,56 @@
+using System.Collections;
+
+namespace DataWal.Core;
+
+/// <summary>
+/// A lazy pass over a snapshot of segments (upstream <c>RecordIter</c>), holding one record at a time:
+/// memory is bounded by the largest frame. Enumerating it again reads the log afresh. A hard error is
+/// thrown from <c>MoveNext</c> as <see cref="CorruptRecordException"/> after the records before it.
+/// </summary>
+public sealed class RecordIterator : IEnumerable<Record>
+{
+    private readonly string _directory;
+    private readonly IReadOnlyList<uint> _segments;
+    private readonly long _lastSegmentBound;
+    private readonly int _bufferSize;
+    private LogScanner? _current;
+    private RecoveryReport _report = new();
+
+    internal RecordIterator(string directory, IReadOnlyList<uint> segments, long lastSegmentBound, int bufferSize)
+    {
+        _directory = directory;
+        _segments = segments;
+        _lastSegmentBound = lastSegmentBound;
+        _bufferSize = bufferSize;
+    }
+
+    /// <summary>
+    /// What the latest enumeration found so far; complete once it finished (records, files, tail).
+    /// </summary>
+    public RecoveryReport RecoveryReport => Volatile.Read(ref _current)?.Report ?? _report;
+
+    /// <summary>The segment ids this iterator reads.</summary>
+    public IReadOnlyList<uint> Segments => _segments;
+
+    /// <inheritdoc/>
+    public IEnumerator<Record> GetEnumerator()
+    {
+        var scanner = new LogScanner(_directory, _segments, _lastSegmentBound, _bufferSize);
+        Volatile.Write(ref _current, scanner);
+        try
+        {
+            while (scanner.MoveNext())
+            {
+                yield return scanner.ToRecord();
+            }
+        }
+        finally
+        {
+            _report = scanner.Report;
+            Interlocked.CompareExchange(ref _current, null, scanner);
+            scanner.Dispose();
+        }
+    }
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+}

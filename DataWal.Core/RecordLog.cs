@@ -1,0 +1,438 @@
+using System.Buffers;
+using Microsoft.Win32.SafeHandles;
+using SafeAtomic;
+
+namespace DataWal.Core;
+
+/// <summary>
+/// A crash-safe, append-only, segmented record log in one directory (upstream <c>RecordLog</c>).
+/// </summary>
+/// <remarks>
+/// <para>
+/// Opening takes the directory's writer lock, recovers the longest valid prefix of the log in one
+/// streaming pass and, when the active segment ends in a damaged tail, cuts that tail off and fsyncs,
+/// so that records appended afterwards are never lost behind garbage (upstream appends after it).
+/// </para>
+/// <para>
+/// Each append is one frame handed to the kernel in one write: once the call returns the frame is
+/// visible to readers and survives a crash of this process, but it survives a power loss only after a
+/// successful <see cref="Fsync"/>. A failed write, fsync or rotate step poisons the handle: later writes
+/// throw <see cref="WriterPoisonedException"/>, reads keep working, and a reopen recovers.
+/// </para>
+/// <para>
+/// Thread safety: every member may be called from several threads at once. Appends, fsyncs and
+/// rotations are serialized; <see cref="ScanIter"/> and <see cref="Scan"/> read through their own handles
+/// and run concurrently with writers, seeing the frames committed when they started.
+/// </para>
+/// </remarks>
+public sealed class RecordLog : IDisposable
+{
+    private const int KeptScratchSize = 1024 * 1024;
+
+    private readonly Lock _gate = new();
+    private readonly DirectoryLock _lock;
+    private readonly RecordLogOptions _options;
+    private SafeFileHandle _active;
+    private string _activePath;
+    private uint _activeId;
+    private long _activeSize;
+    private ulong _nextTxId;
+    private RecoveryReport _report;
+    private string? _poisonReason;
+    private bool _disposed;
+    private bool _dataDirty = true;
+    private bool _directoryDirty = true;
+    private byte[] _scratch = new byte[4096];
+
+    private RecordLog(string directory, DirectoryLock directoryLock, RecordLogOptions options, SafeFileHandle active, uint activeId, long activeSize, RecoveryReport report)
+    {
+        Directory = directory;
+        _lock = directoryLock;
+        _options = options;
+        _active = active;
+        _activeId = activeId;
+        _activePath = SegmentFiles.PathFor(directory, activeId);
+        _activeSize = activeSize;
+        _report = report;
+        _nextTxId = report.LastTxIdSeen == ulong.MaxValue ? 1 : report.LastTxIdSeen + 1;
+    }
+
+    /// <summary>The log directory (absolute).</summary>
+    public string Directory { get; }
+
+    /// <summary>The id of the segment appends go to (the highest id).</summary>
+    public uint ActiveSegment
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _activeId;
+            }
+        }
+    }
+
+    /// <summary>The txid the next append will get.</summary>
+    public ulong NextTxId
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _nextTxId;
+            }
+        }
+    }
+
+    /// <summary>The report of the open's recovery, or of the last <see cref="Scan"/>.</summary>
+    public RecoveryReport RecoveryReport
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _report;
+            }
+        }
+    }
+
+    /// <summary>True after a failed write, fsync or rotate step: writes are refused until a reopen.</summary>
+    public bool IsPoisoned => Volatile.Read(ref _poisonReason) is not null;
+
+    /// <summary>
+    /// Opens (creating when missing) the log in <paramref name="directory"/>: takes the writer lock,
+    /// recovers, and cuts a damaged tail of the active segment.
+    /// </summary>
+    /// <param name="directory">The log directory; created (durably) with its first segment when missing.</param>
+    /// <param name="options">Options, or null for the defaults.</param>
+    /// <returns>The open log; dispose it to release the lock.</returns>
+    /// <exception cref="StoreLockedException">Another writer holds the directory.</exception>
+    /// <exception cref="CorruptRecordException">Damage recovery does not tolerate (a sealed segment, or structural).</exception>
+    public static RecordLog Open(string directory, RecordLogOptions? options = null) => Open(directory, options, null);
+
+    internal static RecordLog Open(string directory, RecordLogOptions? options, IFrameVisitor? visitor)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        options ??= new RecordLogOptions();
+        string dir = Path.GetFullPath(directory);
+        try
+        {
+            AtomicFile.CreateDirectories(dir);
+        }
+        catch (SafeAtomicException e)
+        {
+            throw new DataWalException($"datawal: create log directory {dir}: {e.Message}", e);
+        }
+
+        var directoryLock = DirectoryLock.Acquire(dir);
+        SafeFileHandle? active = null;
+        try
+        {
+            var segments = SegmentFiles.List(dir);
+            if (segments.Count == 0)
+            {
+                active = CreateSegment(dir, 1);
+                FileSync.FsyncDirectory(dir);
+                segments = [1];
+            }
+
+            RecoveryReport report;
+            long logicalEnd;
+            using (var scanner = new LogScanner(dir, segments, -1, options.ReadBufferSize))
+            {
+                while (scanner.MoveNext())
+                {
+                    visitor?.Visit(scanner);
+                }
+
+                report = scanner.Report;
+                logicalEnd = scanner.LastSegmentEnd;
+            }
+
+            uint activeId = segments[^1];
+            string activePath = SegmentFiles.PathFor(dir, activeId);
+            active ??= FileSync.Open(activePath, FileMode.Open, FileAccess.ReadWrite);
+            if (report.TailTruncated > 0)
+            {
+                // Decision 6: cut the damaged tail so new frames follow the last valid one, then make the
+                // cut durable before anything is appended after it.
+                FileSync.SetLength(active, logicalEnd);
+                FileSync.Fsync(active);
+                report = report with { TailCut = true };
+            }
+
+            return new RecordLog(dir, directoryLock, options, active, activeId, logicalEnd, report);
+        }
+        catch (SafeAtomicException e)
+        {
+            active?.Dispose();
+            directoryLock.Dispose();
+            throw new DataWalException($"datawal: open record log {dir}: {e.Message}", e);
+        }
+        catch
+        {
+            active?.Dispose();
+            directoryLock.Dispose();
+            throw;
+        }
+    }
+
+    private static SafeFileHandle CreateSegment(string directory, uint id) =>
+        FileSync.Open(SegmentFiles.PathFor(directory, id), FileMode.CreateNew, FileAccess.ReadWrite);
+
+    /// <summary>Appends a <see cref="RecordType.Raw"/> record with an empty key.</summary>
+    /// <param name="payload">The payload (at most 64 MiB).</param>
+    /// <returns>Where the frame was written.</returns>
+    /// <exception cref="RecordTooLargeException">The payload exceeds the limit; nothing written.</exception>
+    /// <exception cref="WriterPoisonedException">An earlier write step failed on this handle.</exception>
+    /// <exception cref="DataWalException">The write failed; the handle is now poisoned.</exception>
+    public RecordRef Append(ReadOnlySpan<byte> payload) => AppendRecord(RecordType.Raw, default, payload);
+
+    /// <summary>
+    /// Appends one record with the next txid: one frame, one write system call, no allocation in steady
+    /// state. Visible to readers and safe against a process crash on return; durable after <see cref="Fsync"/>.
+    /// </summary>
+    /// <param name="type">The record type.</param>
+    /// <param name="key">The key (at most 64 KiB).</param>
+    /// <param name="payload">The payload (at most 64 MiB).</param>
+    /// <returns>Where the frame was written.</returns>
+    /// <exception cref="RecordTooLargeException">The key or payload exceeds the limits; nothing written, no txid used.</exception>
+    /// <exception cref="WriterPoisonedException">An earlier write step failed on this handle.</exception>
+    /// <exception cref="DataWalException">The write failed; the handle is now poisoned.</exception>
+    public RecordRef AppendRecord(RecordType type, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload)
+    {
+        int size = WireFormat.CheckedFrameSize(key.Length, payload.Length);
+        lock (_gate)
+        {
+            ThrowIfUnwritable();
+            byte[]? rented = null;
+            byte[] buffer = size <= _scratch.Length ? _scratch : GrowScratch(size, out rented);
+            try
+            {
+                WireFormat.Encode(type, _nextTxId, key, payload, buffer);
+                try
+                {
+                    FileSync.Write(_active, buffer.AsSpan(0, size), _activeSize);
+                }
+                catch (SafeAtomicException e)
+                {
+                    Poison("append_record write_all failed");
+                    throw new DataWalException($"datawal: write_all to segment {_activePath}: {e.Message}", e);
+                }
+            }
+            finally
+            {
+                if (rented is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(rented);
+                }
+            }
+
+            var written = new RecordRef(_activeId, (ulong)_activeSize, (uint)size);
+            _activeSize += size;
+            _dataDirty = true;
+            if (_nextTxId == ulong.MaxValue)
+            {
+                Poison("txid overflow");
+            }
+            else
+            {
+                _nextTxId++;
+            }
+
+            return written;
+        }
+    }
+
+    private byte[] GrowScratch(int size, out byte[]? rented)
+    {
+        if (size > KeptScratchSize)
+        {
+            rented = ArrayPool<byte>.Shared.Rent(size);
+            return rented;
+        }
+
+        rented = null;
+        _scratch = new byte[Math.Min(KeptScratchSize, Math.Max(size, _scratch.Length * 2))];
+        return _scratch;
+    }
+
+    /// <summary>
+    /// Makes every frame appended so far durable: fdatasync of the active segment (our own system call,
+    /// so an error is never swallowed), plus a directory fsync only when directory entries changed since
+    /// the last one (upstream pays both on every call). Cheap when nothing changed.
+    /// </summary>
+    /// <exception cref="WriterPoisonedException">An earlier write step failed on this handle.</exception>
+    /// <exception cref="DataWalException">The fsync failed; the handle is now poisoned.</exception>
+    public void Fsync()
+    {
+        lock (_gate)
+        {
+            ThrowIfUnwritable();
+            if (_dataDirty)
+            {
+                try
+                {
+                    FileSync.FsyncData(_active);
+                }
+                catch (SafeAtomicException e)
+                {
+                    Poison("fsync sync_all failed");
+                    throw new DataWalException($"datawal: fsync segment {_activePath}: {e.Message}", e);
+                }
+
+                _dataDirty = false;
+            }
+
+            if (_directoryDirty)
+            {
+                try
+                {
+                    FileSync.FsyncDirectory(Directory);
+                }
+                catch (SafeAtomicException e)
+                {
+                    Poison("fsync fsync_dir failed");
+                    throw new DataWalException($"datawal: fsync log directory {Directory}: {e.Message}", e);
+                }
+
+                _directoryDirty = false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Seals the active segment (fsyncs it) and starts a new, empty one with the next id; the directory is
+    /// fsynced so the new segment exists durably. txids continue across segments.
+    /// </summary>
+    /// <exception cref="WriterPoisonedException">An earlier write step failed on this handle.</exception>
+    /// <exception cref="DataWalException">A step failed (the handle is poisoned, except when listing the directory failed).</exception>
+    public void Rotate()
+    {
+        lock (_gate)
+        {
+            ThrowIfUnwritable();
+            try
+            {
+                FileSync.FsyncData(_active);
+            }
+            catch (SafeAtomicException e)
+            {
+                Poison("rotate sync_all on previous segment failed");
+                throw new DataWalException($"datawal: fsync segment {_activePath}: {e.Message}", e);
+            }
+
+            _dataDirty = false;
+            uint nextId = SegmentFiles.NextId(SegmentFiles.List(Directory));
+            if (nextId <= _activeId)
+            {
+                Poison("rotate computed non-increasing segment id");
+                ThrowHelper.ThrowPoisoned("rotate computed non-increasing segment id");
+            }
+
+            string nextPath = SegmentFiles.PathFor(Directory, nextId);
+            SafeFileHandle next;
+            try
+            {
+                next = CreateSegment(Directory, nextId);
+            }
+            catch (SafeAtomicException e)
+            {
+                Poison("rotate create new segment failed");
+                throw new DataWalException($"datawal: create segment {nextPath}: {e.Message}", e);
+            }
+
+            try
+            {
+                FileSync.FsyncDirectory(Directory);
+            }
+            catch (SafeAtomicException e)
+            {
+                next.Dispose();
+                Poison("rotate fsync_dir after segment create failed");
+                throw new DataWalException($"datawal: fsync log directory {Directory}: {e.Message}", e);
+            }
+
+            _active.Dispose();
+            _active = next;
+            _activeId = nextId;
+            _activePath = nextPath;
+            _activeSize = 0;
+            _directoryDirty = false;
+        }
+    }
+
+    /// <summary>
+    /// Reads every record into a list and refreshes <see cref="RecoveryReport"/>. Prefer
+    /// <see cref="ScanIter"/> for large logs: it holds one record at a time.
+    /// </summary>
+    /// <returns>The records in log order.</returns>
+    /// <exception cref="CorruptRecordException">Damage recovery does not tolerate.</exception>
+    public IReadOnlyList<Record> Scan()
+    {
+        var (segments, bound) = Snapshot();
+        var records = new List<Record>();
+        using var scanner = new LogScanner(Directory, segments, bound, _options.ReadBufferSize);
+        while (scanner.MoveNext())
+        {
+            records.Add(scanner.ToRecord());
+        }
+
+        lock (_gate)
+        {
+            _report = scanner.Report;
+        }
+
+        return records;
+    }
+
+    /// <summary>
+    /// A lazy pass over the records committed when this is called (segment ids and the active segment's
+    /// length are snapshotted), holding one record at a time. Each enumeration reads the log afresh.
+    /// </summary>
+    /// <returns>The iterator.</returns>
+    public RecordIterator ScanIter()
+    {
+        var (segments, bound) = Snapshot();
+        return new RecordIterator(Directory, segments, bound, _options.ReadBufferSize);
+    }
+
+    private (IReadOnlyList<uint> Segments, long Bound) Snapshot()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var segments = SegmentFiles.List(Directory);
+            // A crash-free directory has the active segment last; anything above it was not made by us.
+            var upToActive = segments.Where(id => id <= _activeId).ToList();
+            return (upToActive, _activeSize);
+        }
+    }
+
+    private void ThrowIfUnwritable()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_poisonReason is { } reason)
+        {
+            ThrowHelper.ThrowPoisoned(reason);
+        }
+    }
+
+    private void Poison(string reason) => Interlocked.CompareExchange(ref _poisonReason, reason, null);
+
+    /// <summary>Closes the active segment and releases the writer lock. Nothing is fsynced implicitly.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            _active.Dispose();
+            _lock.Dispose();
+        }
+    }
+}

@@ -1,0 +1,48 @@
+namespace DataWal.Core;
+
+/// <summary>
+/// A read-only view of a log directory (upstream <c>RecordLogReader</c>): takes no lock, creates and
+/// changes nothing, and works while a writer — in this or another process — appends. The segment ids are
+/// snapshotted at open; the last one tolerates a damaged (possibly still being written) tail, earlier
+/// ones are strict. Records appended to snapshotted segments before a pass reaches them are seen.
+/// </summary>
+/// <remarks>Thread safety: immutable; any number of threads may enumerate <see cref="ScanIter"/> at once.</remarks>
+public sealed class RecordLogReader
+{
+    private RecordLogReader(string directory, IReadOnlyList<uint> segments)
+    {
+        Directory = directory;
+        Segments = segments;
+    }
+
+    /// <summary>The log directory (absolute).</summary>
+    public string Directory { get; }
+
+    /// <summary>The segment ids found at open, ascending.</summary>
+    public IReadOnlyList<uint> Segments { get; }
+
+    /// <summary>Opens a read-only view; an existing empty directory has zero segments.</summary>
+    /// <param name="directory">The log directory, which must exist.</param>
+    /// <returns>The reader.</returns>
+    /// <exception cref="DataWalException">The path is missing or not a directory.</exception>
+    public static RecordLogReader Open(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        string dir = Path.GetFullPath(directory);
+        if (!System.IO.Directory.Exists(dir))
+        {
+            if (File.Exists(dir))
+            {
+                throw new DataWalException($"datawal: reader dir {dir} is not a directory");
+            }
+
+            throw new DataWalException($"datawal: stat reader dir {dir}: No such file or directory (os error 2)");
+        }
+
+        return new RecordLogReader(dir, SegmentFiles.List(dir));
+    }
+
+    /// <summary>A fresh lazy pass over the snapshotted segments (repeatable).</summary>
+    /// <returns>The iterator.</returns>
+    public RecordIterator ScanIter() => new(Directory, Segments, -1, LogScanner.DefaultBufferSize);
+}
