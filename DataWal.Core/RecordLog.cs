@@ -244,6 +244,66 @@ public sealed class RecordLog : IDisposable
         }
     }
 
+    /// <summary>
+    /// Appends every record of <paramref name="batch"/> with consecutive txids in one write system call.
+    /// On success each record's location is available from <see cref="RecordBatch.RefAt"/>.
+    /// </summary>
+    /// <remarks>
+    /// All or nothing as far as this handle is concerned: if the write fails, the handle is poisoned and no
+    /// txid is consumed. What a reopen then finds is a valid prefix of the batch (possibly empty): frames
+    /// the kernel wrote whole before the failure are recovered, a torn last frame is cut.
+    /// </remarks>
+    /// <param name="batch">The records; may be empty.</param>
+    /// <returns>The txid of the first record (the next txid when the batch is empty).</returns>
+    /// <exception cref="WriterPoisonedException">An earlier write step failed on this handle.</exception>
+    /// <exception cref="DataWalException">The write failed; the handle is now poisoned.</exception>
+    public ulong AppendBatch(RecordBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        lock (_gate)
+        {
+            ThrowIfUnwritable();
+            ulong first = _nextTxId;
+            if (batch.Count == 0)
+            {
+                batch.MarkAppended(_activeId, (ulong)_activeSize);
+                return first;
+            }
+
+            if ((ulong)batch.Count - 1 > ulong.MaxValue - first)
+            {
+                Poison("txid overflow");
+                ThrowHelper.ThrowPoisoned("txid overflow");
+            }
+
+            var bytes = batch.Seal(first);
+            try
+            {
+                FileSync.Write(_active, bytes, _activeSize);
+            }
+            catch (SafeAtomicException e)
+            {
+                Poison("append_batch write_all failed");
+                throw new DataWalException($"datawal: write_all to segment {_activePath}: {e.Message}", e);
+            }
+
+            batch.MarkAppended(_activeId, (ulong)_activeSize);
+            _activeSize += bytes.Length;
+            _dataDirty = true;
+            ulong last = first + (ulong)(batch.Count - 1);
+            if (last == ulong.MaxValue)
+            {
+                Poison("txid overflow");
+            }
+            else
+            {
+                _nextTxId = last + 1;
+            }
+
+            return first;
+        }
+    }
+
     private byte[] GrowScratch(int size, out byte[]? rented)
     {
         if (size > KeptScratchSize)

@@ -1,1 +1,0 @@
-// DataWal.Kv: KvStore, compaction and JSONL export live in this assembly.

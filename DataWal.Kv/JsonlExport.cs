@@ -1,0 +1,76 @@
+using System.Buffers;
+using System.Buffers.Text;
+using SafeAtomic;
+
+namespace DataWal.Kv;
+
+/// <summary>
+/// <see cref="KvStore.ExportJsonl"/>: one line <c>{"key_b64":"…","value_b64":"…"}\n</c> per live key,
+/// bytewise key order, standard padded base64 — written through <see cref="AtomicFile"/> as a stream, so
+/// readers and crashes see the old file or the whole new one, and the file is never built in memory.
+/// </summary>
+internal static class JsonlExport
+{
+    private static ReadOnlySpan<byte> KeyPrefix => "{\"key_b64\":\""u8;
+
+    private static ReadOnlySpan<byte> ValuePrefix => "\",\"value_b64\":\""u8;
+
+    private static ReadOnlySpan<byte> LineEnd => "\"}\n"u8;
+
+    public static void Run(KvStore source, string outPath, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(outPath);
+        string full = Path.GetFullPath(outPath);
+        AtomicFile.CreateDirectories(Path.GetDirectoryName(full)!);
+        var live = source.Snapshot(sorted: true);
+        AtomicFile.WriteAtomic(full, stream => WriteLines(source, live, stream, cancellationToken));
+    }
+
+    private static void WriteLines(KvStore source, List<(byte[] Key, DataWal.Core.RecordRef Ref)> live, Stream stream, CancellationToken cancellationToken)
+    {
+        byte[] frame = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        byte[] line = ArrayPool<byte>.Shared.Rent(128 * 1024);
+        try
+        {
+            foreach (var (key, location) in live)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (frame.Length < location.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(frame);
+                    frame = ArrayPool<byte>.Shared.Rent((int)location.Length);
+                }
+
+                var value = source.ReadValue(key, location, frame);
+                int needed = KeyPrefix.Length + Base64.GetMaxEncodedToUtf8Length(key.Length) + ValuePrefix.Length +
+                             Base64.GetMaxEncodedToUtf8Length(value.Length) + LineEnd.Length;
+                if (line.Length < needed)
+                {
+                    ArrayPool<byte>.Shared.Return(line);
+                    line = ArrayPool<byte>.Shared.Rent(needed);
+                }
+
+                int n = 0;
+                Append(line, ref n, KeyPrefix);
+                Base64.EncodeToUtf8(key, line.AsSpan(n), out _, out int keyChars);
+                n += keyChars;
+                Append(line, ref n, ValuePrefix);
+                Base64.EncodeToUtf8(value, line.AsSpan(n), out _, out int valueChars);
+                n += valueChars;
+                Append(line, ref n, LineEnd);
+                stream.Write(line, 0, n);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+            ArrayPool<byte>.Shared.Return(line);
+        }
+    }
+
+    private static void Append(byte[] line, ref int n, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(line.AsSpan(n));
+        n += bytes.Length;
+    }
+}

@@ -1,0 +1,62 @@
+using System.Buffers.Binary;
+
+namespace DataWal.Kv;
+
+/// <summary>
+/// Key bytes of the key directory, packed back to back in 1 MiB chunks instead of one array object per
+/// key (which costs 24 bytes of object overhead each). A key is stored as a 4-byte length and its bytes,
+/// padded to 4; positions are in 4-byte units, so a <see cref="uint"/> addresses 16 GiB of keys.
+/// </summary>
+internal sealed class KeyArena
+{
+    private const int ChunkShift = 20;
+    private const int ChunkSize = 1 << ChunkShift;   // 1 MiB, larger than the largest key record (64 KiB + 4)
+
+    private readonly List<byte[]> _chunks = [];
+    private long _used;   // bytes, always a multiple of 4
+
+    /// <summary>Bytes of key records stored (including ones no longer referenced).</summary>
+    public long UsedBytes => _used;
+
+    /// <summary>Bytes allocated for chunks.</summary>
+    public long CapacityBytes => (long)_chunks.Count * ChunkSize;
+
+    public uint Add(ReadOnlySpan<byte> key)
+    {
+        int record = RecordSize(key.Length);
+        long offsetInChunk = _used & (ChunkSize - 1);
+        if (_chunks.Count == 0 || offsetInChunk + record > ChunkSize)
+        {
+            if (_chunks.Count > 0)
+            {
+                _used = (long)_chunks.Count << ChunkShift;   // skip the tail of the current chunk
+            }
+
+            _chunks.Add(GC.AllocateUninitializedArray<byte>(ChunkSize));
+            offsetInChunk = 0;
+        }
+
+        if (_used / 4 > uint.MaxValue)
+        {
+            throw new InvalidOperationException("datawal: key directory exceeds 16 GiB of key bytes");
+        }
+
+        var chunk = _chunks[(int)(_used >> ChunkShift)];
+        BinaryPrimitives.WriteInt32LittleEndian(chunk.AsSpan((int)offsetInChunk), key.Length);
+        key.CopyTo(chunk.AsSpan((int)offsetInChunk + 4));
+        uint position = (uint)(_used / 4);
+        _used += record;
+        return position;
+    }
+
+    public ReadOnlySpan<byte> Get(uint position)
+    {
+        long at = (long)position * 4;
+        var chunk = _chunks[(int)(at >> ChunkShift)];
+        int offset = (int)(at & (ChunkSize - 1));
+        int length = BinaryPrimitives.ReadInt32LittleEndian(chunk.AsSpan(offset));
+        return chunk.AsSpan(offset + 4, length);
+    }
+
+    public static int RecordSize(int keyLength) => (4 + keyLength + 3) & ~3;
+}

@@ -1,0 +1,244 @@
+using System.IO.Hashing;
+using DataWal.Core;
+
+namespace DataWal.Kv;
+
+/// <summary>
+/// The keydir: each live key mapped to the <see cref="RecordRef"/> of its latest Put. Values stay on disk.
+/// Memory per live key is the key itself plus about 35 bytes: a 24-byte entry in a dense array, a 4-byte
+/// slot in an open-addressed index (load at most 3/4) and a 4-byte length prefix in the
+/// <see cref="KeyArena"/>. Not thread-safe: <see cref="KvStore"/> guards it.
+/// </summary>
+internal sealed class KeyDirectory
+{
+    private struct Entry
+    {
+        public uint Hash;
+        public uint KeyPosition;
+        public uint Segment;
+        public uint Length;
+        public ulong Offset;
+    }
+
+    private Entry[] _entries;
+    private int _count;
+    private int[] _slots;       // 0 = empty, otherwise entry index + 1
+    private int _mask;
+    private KeyArena _arena = new();
+    private long _deadKeyBytes;
+
+    public KeyDirectory(int capacity = 16)
+    {
+        int slots = 16;
+        while (slots * 3L / 4 < capacity)
+        {
+            slots *= 2;
+        }
+
+        _slots = new int[slots];
+        _mask = slots - 1;
+        _entries = new Entry[Math.Max(capacity, 4)];
+    }
+
+    public int Count => _count;
+
+    /// <summary>Approximate bytes held by the directory (entries, index, key arena).</summary>
+    public long MemoryBytes => ((long)_entries.Length * 24) + ((long)_slots.Length * 4) + _arena.CapacityBytes;
+
+    public bool TryGet(ReadOnlySpan<byte> key, out RecordRef value)
+    {
+        int index = Find(key, Hash(key), out _);
+        if (index < 0)
+        {
+            value = default;
+            return false;
+        }
+
+        ref readonly var e = ref _entries[index];
+        value = new RecordRef(e.Segment, e.Offset, e.Length);
+        return true;
+    }
+
+    public bool ContainsKey(ReadOnlySpan<byte> key) => Find(key, Hash(key), out _) >= 0;
+
+    public void Set(ReadOnlySpan<byte> key, RecordRef value)
+    {
+        uint hash = Hash(key);
+        int index = Find(key, hash, out int slot);
+        if (index >= 0)
+        {
+            ref var existing = ref _entries[index];
+            existing.Segment = value.Segment;
+            existing.Offset = value.Offset;
+            existing.Length = value.Length;
+            return;
+        }
+
+        if ((_count + 1) * 4L > _slots.Length * 3L)
+        {
+            Resize(_slots.Length * 2);
+            Find(key, hash, out slot);
+        }
+
+        if (_count == _entries.Length)
+        {
+            // Grow by half, not double: the slack is memory every key pays for.
+            Array.Resize(ref _entries, Math.Max(_entries.Length + 4, _entries.Length + (_entries.Length >> 1)));
+        }
+
+        _entries[_count] = new Entry
+        {
+            Hash = hash,
+            KeyPosition = _arena.Add(key),
+            Segment = value.Segment,
+            Offset = value.Offset,
+            Length = value.Length,
+        };
+        _slots[slot] = ++_count;
+    }
+
+    public bool Remove(ReadOnlySpan<byte> key)
+    {
+        int index = Find(key, Hash(key), out int slot);
+        if (index < 0)
+        {
+            return false;
+        }
+
+        _deadKeyBytes += KeyArena.RecordSize(key.Length);
+        DeleteSlot(slot);
+
+        // Keep entries dense: move the last entry into the hole and repoint its slot.
+        int last = _count - 1;
+        if (index != last)
+        {
+            int lastSlot = SlotOf(last);
+            _entries[index] = _entries[last];
+            _slots[lastSlot] = index + 1;
+        }
+
+        _entries[last] = default;
+        _count--;
+
+        if (_deadKeyBytes > 1024 * 1024 && _deadKeyBytes > _arena.UsedBytes / 2)
+        {
+            CompactArena();
+        }
+
+        return true;
+    }
+
+    /// <summary>The key of entry <paramref name="index"/> (0 ≤ index &lt; Count); valid until the next change.</summary>
+    public ReadOnlySpan<byte> KeyAt(int index) => _arena.Get(_entries[index].KeyPosition);
+
+    public RecordRef RefAt(int index)
+    {
+        ref readonly var e = ref _entries[index];
+        return new RecordRef(e.Segment, e.Offset, e.Length);
+    }
+
+    /// <summary>Entry indexes ordered bytewise by key (unsigned lexicographic, shorter prefix first).</summary>
+    public int[] SortedOrder()
+    {
+        var order = new int[_count];
+        for (int i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+        }
+
+        Array.Sort(order, (a, b) => KeyAt(a).SequenceCompareTo(KeyAt(b)));
+        return order;
+    }
+
+    private static uint Hash(ReadOnlySpan<byte> key) => (uint)XxHash3.HashToUInt64(key);
+
+    /// <summary>Index of the key's entry, or -1 with <paramref name="slot"/> at the empty slot where it would go.</summary>
+    private int Find(ReadOnlySpan<byte> key, uint hash, out int slot)
+    {
+        int i = (int)hash & _mask;
+        while (true)
+        {
+            int s = _slots[i];
+            if (s == 0)
+            {
+                slot = i;
+                return -1;
+            }
+
+            ref readonly var e = ref _entries[s - 1];
+            if (e.Hash == hash && _arena.Get(e.KeyPosition).SequenceEqual(key))
+            {
+                slot = i;
+                return s - 1;
+            }
+
+            i = (i + 1) & _mask;
+        }
+    }
+
+    private int SlotOf(int index)
+    {
+        int i = (int)_entries[index].Hash & _mask;
+        while (_slots[i] != index + 1)
+        {
+            i = (i + 1) & _mask;
+        }
+
+        return i;
+    }
+
+    /// <summary>Linear-probing deletion without tombstones: shift later members of the cluster back.</summary>
+    private void DeleteSlot(int slot)
+    {
+        int hole = slot;
+        int i = slot;
+        while (true)
+        {
+            i = (i + 1) & _mask;
+            int s = _slots[i];
+            if (s == 0)
+            {
+                break;
+            }
+
+            int home = (int)_entries[s - 1].Hash & _mask;
+            // Move the member into the hole if its home is not cyclically within (hole, i].
+            bool homeBetween = hole <= i ? home > hole && home <= i : home > hole || home <= i;
+            if (!homeBetween)
+            {
+                _slots[hole] = s;
+                hole = i;
+            }
+        }
+
+        _slots[hole] = 0;
+    }
+
+    private void Resize(int slotCount)
+    {
+        _slots = new int[slotCount];
+        _mask = slotCount - 1;
+        for (int index = 0; index < _count; index++)
+        {
+            int i = (int)_entries[index].Hash & _mask;
+            while (_slots[i] != 0)
+            {
+                i = (i + 1) & _mask;
+            }
+
+            _slots[i] = index + 1;
+        }
+    }
+
+    private void CompactArena()
+    {
+        var fresh = new KeyArena();
+        for (int i = 0; i < _count; i++)
+        {
+            _entries[i].KeyPosition = fresh.Add(_arena.Get(_entries[i].KeyPosition));
+        }
+
+        _arena = fresh;
+        _deadKeyBytes = 0;
+    }
+}

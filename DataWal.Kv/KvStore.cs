@@ -1,0 +1,379 @@
+using DataWal.Core;
+
+namespace DataWal.Kv;
+
+/// <summary>
+/// A last-write-wins key/value store projected from a <see cref="RecordLog"/> (upstream <c>DataWal</c>):
+/// Put records set a key, Delete records (tombstones) remove it, Raw records are invisible. Keys live in
+/// memory mapped to the location of their latest Put; values stay on disk and are read, with their CRC
+/// re-verified, on every <see cref="Get"/>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Durability is the log's: a <see cref="Put"/> or <see cref="Delete"/> survives a crash of this process
+/// when it returns, and a power loss after <see cref="Fsync"/>.
+/// </para>
+/// <para>
+/// Thread safety: every member may be called from several threads at once. Writes are serialized (and
+/// applied to the key directory in log order); reads run concurrently with each other and with writes.
+/// </para>
+/// </remarks>
+public sealed class KvStore : IDisposable
+{
+    private readonly RecordLog? _log;
+    private readonly RecoveryReport _readOnlyReport;
+    private readonly KeyDirectory _keys;
+    private readonly ReadHandlePool _pool;
+    private readonly Lock _writeGate = new();
+    private readonly ReaderWriterLockSlim _keysLock = new();
+    private int _disposed;
+
+    private KvStore(string directory, RecordLog? log, KeyDirectory keys, RecoveryReport report, int readHandles)
+    {
+        Directory = directory;
+        _log = log;
+        _keys = keys;
+        _readOnlyReport = report;
+        _pool = new ReadHandlePool(directory, readHandles);
+    }
+
+    /// <summary>The store directory (absolute).</summary>
+    public string Directory { get; }
+
+    /// <summary>True for a store opened with <see cref="OpenReadOnly"/>.</summary>
+    public bool IsReadOnly => _log is null;
+
+    /// <summary>The underlying log (for its recovery report, poisoning state, rotation).</summary>
+    /// <exception cref="InvalidOperationException">The store was opened read-only and has no writer log.</exception>
+    public RecordLog Log => _log ?? throw ReadOnly();
+
+    /// <summary>What opening found: the writer log's recovery report, or the read-only scan's.</summary>
+    public RecoveryReport RecoveryReport => _log?.RecoveryReport ?? _readOnlyReport;
+
+    /// <summary>Number of live keys.</summary>
+    public int Count
+    {
+        get
+        {
+            _keysLock.EnterReadLock();
+            try
+            {
+                return _keys.Count;
+            }
+            finally
+            {
+                _keysLock.ExitReadLock();
+            }
+        }
+    }
+
+    /// <summary>True when there are no live keys.</summary>
+    public bool IsEmpty => Count == 0;
+
+    /// <summary>Approximate memory held by the key directory, in bytes.</summary>
+    public long KeyDirectoryBytes
+    {
+        get
+        {
+            _keysLock.EnterReadLock();
+            try
+            {
+                return _keys.MemoryBytes;
+            }
+            finally
+            {
+                _keysLock.ExitReadLock();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Opens (creating when missing) the store in <paramref name="directory"/> as its writer: takes the lock,
+    /// recovers the log (cutting a damaged tail), and rebuilds the key directory in the same single pass.
+    /// </summary>
+    /// <param name="directory">The store directory.</param>
+    /// <param name="options">Options, or null for the defaults.</param>
+    /// <returns>The open store; dispose it to release the lock.</returns>
+    /// <exception cref="StoreLockedException">Another writer holds the store.</exception>
+    /// <exception cref="CorruptRecordException">Damage recovery does not tolerate.</exception>
+    public static KvStore Open(string directory, KvStoreOptions? options = null)
+    {
+        options ??= new KvStoreOptions();
+        var projection = new Projection();
+        var log = RecordLog.Open(directory, options.Log, projection);
+        return new KvStore(log.Directory, log, projection.Keys, log.RecoveryReport, options.ReadHandleCapacity);
+    }
+
+    /// <summary>
+    /// Opens a read-only view: no lock, creates nothing, changes nothing — it works beside a live writer in
+    /// this or another process and sees the records present when it was opened (a tail still being written
+    /// is left out). Writes throw <see cref="InvalidOperationException"/>.
+    /// </summary>
+    /// <param name="directory">The store directory, which must exist.</param>
+    /// <returns>The read-only store.</returns>
+    /// <exception cref="DataWalException">The directory is missing, or the log has damage recovery does not tolerate.</exception>
+    public static KvStore OpenReadOnly(string directory)
+    {
+        var reader = RecordLogReader.Open(directory);
+        var projection = new Projection();
+        using var scanner = new LogScanner(reader.Directory, reader.Segments);
+        while (scanner.MoveNext())
+        {
+            projection.Visit(scanner);
+        }
+
+        return new KvStore(reader.Directory, null, projection.Keys, scanner.Report, ReadHandlePool.DefaultCapacity);
+    }
+
+    /// <summary>Whether <paramref name="key"/> is live (no I/O).</summary>
+    /// <param name="key">The key.</param>
+    /// <returns>True when the key has a value.</returns>
+    public bool ContainsKey(ReadOnlySpan<byte> key)
+    {
+        _keysLock.EnterReadLock();
+        try
+        {
+            return _keys.ContainsKey(key);
+        }
+        finally
+        {
+            _keysLock.ExitReadLock();
+        }
+    }
+
+    /// <summary>Where the latest Put of <paramref name="key"/> is, or null when the key is not live (no I/O).</summary>
+    /// <param name="key">The key.</param>
+    /// <returns>The location, or null.</returns>
+    public RecordRef? RefOf(ReadOnlySpan<byte> key) => TryRef(key, out var r) ? r : null;
+
+    /// <summary>
+    /// Reads the value of <paramref name="key"/>: one positional read of exactly its frame, with length,
+    /// CRC, record type and key re-verified.
+    /// </summary>
+    /// <param name="key">The key.</param>
+    /// <returns>A copy of the value, or null when the key is not live.</returns>
+    /// <exception cref="CorruptRecordException">The frame on disk no longer verifies.</exception>
+    public byte[]? Get(ReadOnlySpan<byte> key)
+    {
+        if (!TryRef(key, out var location))
+        {
+            return null;
+        }
+
+        return ValueReader.Read(_pool, key, location);
+    }
+
+    /// <summary>
+    /// Reads the value of <paramref name="key"/> into <paramref name="destination"/> without allocating.
+    /// </summary>
+    /// <param name="key">The key.</param>
+    /// <param name="destination">Receives the value.</param>
+    /// <returns>False when the key is not live (nothing written).</returns>
+    /// <exception cref="CorruptRecordException">The frame on disk no longer verifies.</exception>
+    public bool TryGet(ReadOnlySpan<byte> key, System.Buffers.IBufferWriter<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        if (!TryRef(key, out var location))
+        {
+            return false;
+        }
+
+        var rented = System.Buffers.ArrayPool<byte>.Shared.Rent((int)location.Length);
+        try
+        {
+            var value = ValueReader.Verify(_pool, key, location, rented.AsSpan(0, (int)location.Length));
+            value.CopyTo(destination.GetSpan(value.Length));
+            destination.Advance(value.Length);
+            return true;
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>The live keys, in no particular order (no I/O).</summary>
+    /// <returns>Copies of the keys.</returns>
+    public IReadOnlyList<byte[]> Keys()
+    {
+        _keysLock.EnterReadLock();
+        try
+        {
+            var keys = new byte[_keys.Count][];
+            for (int i = 0; i < keys.Length; i++)
+            {
+                keys[i] = _keys.KeyAt(i).ToArray();
+            }
+
+            return keys;
+        }
+        finally
+        {
+            _keysLock.ExitReadLock();
+        }
+    }
+
+    /// <summary>Every live key with its value (each value read and verified), in no particular order.</summary>
+    /// <returns>The pairs.</returns>
+    /// <exception cref="CorruptRecordException">A frame no longer verifies.</exception>
+    public IReadOnlyList<KeyValuePair<byte[], byte[]>> Items()
+    {
+        var snapshot = Snapshot(sorted: false);
+        var items = new List<KeyValuePair<byte[], byte[]>>(snapshot.Count);
+        foreach (var (key, location) in snapshot)
+        {
+            items.Add(new(key, ValueReader.Read(_pool, key, location)));
+        }
+
+        return items;
+    }
+
+    /// <summary>Sets <paramref name="key"/> to <paramref name="value"/> (appends a Put record).</summary>
+    /// <param name="key">The key (at most 64 KiB).</param>
+    /// <param name="value">The value (at most 64 MiB).</param>
+    /// <exception cref="RecordTooLargeException">The key or value exceeds the limits.</exception>
+    /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
+    /// <exception cref="InvalidOperationException">The store is read-only.</exception>
+    public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        var log = _log ?? throw ReadOnly();
+        lock (_writeGate)
+        {
+            var location = log.AppendRecord(RecordType.Put, key, value);
+            _keysLock.EnterWriteLock();
+            try
+            {
+                _keys.Set(key, location);
+            }
+            finally
+            {
+                _keysLock.ExitWriteLock();
+            }
+        }
+    }
+
+    /// <summary>Removes <paramref name="key"/>: always appends a Delete tombstone, even for an absent key.</summary>
+    /// <param name="key">The key.</param>
+    /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
+    /// <exception cref="InvalidOperationException">The store is read-only.</exception>
+    public void Delete(ReadOnlySpan<byte> key)
+    {
+        var log = _log ?? throw ReadOnly();
+        lock (_writeGate)
+        {
+            log.AppendRecord(RecordType.Delete, key, default);
+            _keysLock.EnterWriteLock();
+            try
+            {
+                _keys.Remove(key);
+            }
+            finally
+            {
+                _keysLock.ExitWriteLock();
+            }
+        }
+    }
+
+    /// <summary>Makes every write so far durable (see <see cref="RecordLog.Fsync"/>).</summary>
+    /// <exception cref="InvalidOperationException">The store is read-only.</exception>
+    public void Fsync() => (_log ?? throw ReadOnly()).Fsync();
+
+    /// <summary>
+    /// Writes the live key set into a fresh log in <paramref name="outDirectory"/>: one Put per live key in
+    /// bytewise key order (txids 1..N), no tombstones, fsynced, lock released. The source is never modified
+    /// and stays usable. Byte-identical to upstream's <c>compact_to</c> for the same live set.
+    /// </summary>
+    /// <param name="outDirectory">A missing or empty directory.</param>
+    /// <returns>What was written.</returns>
+    /// <exception cref="DataWalException">The target is not empty, or a read or write failed.</exception>
+    public CompactionStats CompactTo(string outDirectory) => Compaction.Run(this, outDirectory, CancellationToken.None);
+
+    /// <summary>
+    /// Writes the live pairs as JSON lines <c>{"key_b64":"…","value_b64":"…"}</c> sorted bytewise by key,
+    /// atomically and durably (temp file, fsync, rename, directory fsync), streaming. Replaces an existing
+    /// file; an empty store gives an empty file. Byte-identical to upstream's <c>export_jsonl</c>.
+    /// </summary>
+    /// <param name="outPath">The output file; missing parent directories are created.</param>
+    public void ExportJsonl(string outPath) => JsonlExport.Run(this, outPath, CancellationToken.None);
+
+    /// <summary>Releases the writer lock (if any) and the read handles. Nothing is fsynced implicitly.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _pool.Dispose();
+        _log?.Dispose();
+        _keysLock.Dispose();
+    }
+
+    /// <summary>A consistent copy of the live (key, location) pairs, optionally sorted bytewise by key.</summary>
+    internal List<(byte[] Key, RecordRef Ref)> Snapshot(bool sorted)
+    {
+        _keysLock.EnterReadLock();
+        try
+        {
+            var list = new List<(byte[], RecordRef)>(_keys.Count);
+            if (sorted)
+            {
+                foreach (int i in _keys.SortedOrder())
+                {
+                    list.Add((_keys.KeyAt(i).ToArray(), _keys.RefAt(i)));
+                }
+            }
+            else
+            {
+                for (int i = 0; i < _keys.Count; i++)
+                {
+                    list.Add((_keys.KeyAt(i).ToArray(), _keys.RefAt(i)));
+                }
+            }
+
+            return list;
+        }
+        finally
+        {
+            _keysLock.ExitReadLock();
+        }
+    }
+
+    /// <summary>Reads and verifies one value into <paramref name="frame"/>; the returned span is inside it.</summary>
+    internal ReadOnlySpan<byte> ReadValue(ReadOnlySpan<byte> key, RecordRef location, Span<byte> frame) =>
+        ValueReader.Verify(_pool, key, location, frame[..(int)location.Length]);
+
+    private bool TryRef(ReadOnlySpan<byte> key, out RecordRef location)
+    {
+        _keysLock.EnterReadLock();
+        try
+        {
+            return _keys.TryGet(key, out location);
+        }
+        finally
+        {
+            _keysLock.ExitReadLock();
+        }
+    }
+
+    private static InvalidOperationException ReadOnly() => new("datawal: the store was opened read-only; writes need KvStore.Open");
+
+    /// <summary>Applies frames in physical order: Put sets, Delete removes, Raw is invisible.</summary>
+    private sealed class Projection : IFrameVisitor
+    {
+        public KeyDirectory Keys { get; } = new();
+
+        public void Visit(LogScanner frame)
+        {
+            switch (frame.Type)
+            {
+                case RecordType.Put:
+                    Keys.Set(frame.Key, frame.Ref);
+                    break;
+                case RecordType.Delete:
+                    Keys.Remove(frame.Key);
+                    break;
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+using Microsoft.Win32.SafeHandles;
+using DataWal.Core;
+
+namespace DataWal.Kv;
+
+/// <summary>
+/// A bounded, least-recently-used set of read-only segment handles (upstream <c>fd_pool</c>, default
+/// capacity 16), shared by concurrent readers. Positional reads (pread) on a shared handle are safe from
+/// several threads; an evicted handle stays open until the reads using it finish (SafeHandle reference
+/// counting), so eviction never pulls a handle from under a reader.
+/// </summary>
+internal sealed class ReadHandlePool : IDisposable
+{
+    public const int DefaultCapacity = 16;
+
+    private readonly string _directory;
+    private readonly int _capacity;
+    private readonly Lock _gate = new();
+    private readonly LinkedList<(uint Segment, SafeFileHandle Handle)> _lru = new();
+    private bool _disposed;
+
+    public ReadHandlePool(string directory, int capacity = DefaultCapacity)
+    {
+        _directory = directory;
+        _capacity = Math.Max(capacity, 0);
+    }
+
+    /// <summary>Number of cached handles.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _lru.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads exactly <paramref name="destination"/>.Length bytes at <paramref name="offset"/> of a segment;
+    /// returns how many bytes the file actually had there (fewer at its end).
+    /// </summary>
+    public int ReadAt(uint segment, long offset, Span<byte> destination)
+    {
+        var handle = Rent(segment);
+        bool added = false;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int total = 0;
+            while (total < destination.Length)
+            {
+                int n = RandomAccess.Read(handle, destination[total..], offset + total);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                total += n;
+            }
+
+            return total;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+
+            if (_capacity == 0)
+            {
+                handle.Dispose();
+            }
+        }
+    }
+
+    private SafeFileHandle Rent(uint segment)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            for (var node = _lru.Last; node is not null; node = node.Previous)
+            {
+                if (node.Value.Segment == segment)
+                {
+                    if (node != _lru.Last)
+                    {
+                        _lru.Remove(node);
+                        _lru.AddLast(node);
+                    }
+
+                    return node.Value.Handle;
+                }
+            }
+        }
+
+        string path = SegmentFiles.PathFor(_directory, segment);
+        SafeFileHandle opened;
+        try
+        {
+            opened = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DataWalException($"datawal: open segment {path}: {e.Message}", e);
+        }
+
+        if (_capacity == 0)
+        {
+            return opened;
+        }
+
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                opened.Dispose();
+                ObjectDisposedException.ThrowIf(true, this);
+            }
+
+            foreach (var (s, h) in _lru)
+            {
+                if (s == segment)
+                {
+                    opened.Dispose();   // another thread opened it meanwhile
+                    return h;
+                }
+            }
+
+            if (_lru.Count >= _capacity)
+            {
+                var oldest = _lru.First!;
+                _lru.RemoveFirst();
+                oldest.Value.Handle.Dispose();
+            }
+
+            _lru.AddLast((segment, opened));
+            return opened;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _disposed = true;
+            foreach (var (_, handle) in _lru)
+            {
+                handle.Dispose();
+            }
+
+            _lru.Clear();
+        }
+    }
+}

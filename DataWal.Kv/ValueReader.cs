@@ -1,0 +1,88 @@
+using System.Buffers;
+using DataWal.Core;
+
+namespace DataWal.Kv;
+
+/// <summary>
+/// Reads the Put frame a keydir entry points at and re-verifies it on every read: length, structure,
+/// CRC-32C, record type, and (beyond upstream) that the frame's key is the key asked for. Failures throw
+/// <see cref="CorruptRecordException"/> with upstream's messages.
+/// </summary>
+internal static class ValueReader
+{
+    private const int StackLimit = 1024;
+
+    /// <summary>Reads and verifies the frame at <paramref name="location"/>; returns a copy of its value.</summary>
+    public static byte[] Read(ReadHandlePool pool, ReadOnlySpan<byte> key, RecordRef location)
+    {
+        byte[]? rented = null;
+        Span<byte> frame = location.Length <= StackLimit
+            ? stackalloc byte[StackLimit]
+            : (rented = ArrayPool<byte>.Shared.Rent((int)location.Length));
+        try
+        {
+            var value = Verify(pool, key, location, frame[..(int)location.Length]);
+            return value.ToArray();
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads and verifies the frame into <paramref name="frame"/> (exactly <c>location.Length</c> bytes)
+    /// and returns the value as a slice of it: no allocation.
+    /// </summary>
+    public static ReadOnlySpan<byte> Verify(ReadHandlePool pool, ReadOnlySpan<byte> key, RecordRef location, Span<byte> frame)
+    {
+        uint segment = location.Segment;
+        ulong offset = location.Offset;
+        int got = pool.ReadAt(segment, (long)offset, frame);
+        if (got < WireFormat.HeaderLength)
+        {
+            throw Corrupt($"datawal: short read for segment {segment:D8} offset {offset} (got {got}, need at least {WireFormat.HeaderLength})", location, CorruptionKind.Truncated);
+        }
+
+        DecodedFrame decoded;
+        try
+        {
+            decoded = WireFormat.Decode(frame[..got]);
+        }
+        catch (InvalidFrameException e)
+        {
+            throw Corrupt($"datawal: structural decode error at segment {segment:D8} offset {offset}: {e.Message}", location, CorruptionKind.Structural, e);
+        }
+
+        switch (decoded.Status)
+        {
+            case DecodeStatus.Truncated:
+                throw Corrupt($"datawal: truncated frame at segment {segment:D8} offset {offset} (available {decoded.Available}, needed {decoded.Needed})", location, CorruptionKind.Truncated);
+            case DecodeStatus.CrcMismatch:
+                throw Corrupt($"datawal: CRC mismatch at segment {segment:D8} offset {offset} (size {decoded.BytesConsumed})", location, CorruptionKind.CrcMismatch);
+        }
+
+        if (decoded.BytesConsumed != location.Length)
+        {
+            throw Corrupt($"datawal: frame length mismatch at segment {segment:D8} offset {offset} (decoded {decoded.BytesConsumed} vs ref {location.Length})", location, CorruptionKind.Structural);
+        }
+
+        if (decoded.Type != RecordType.Put)
+        {
+            throw Corrupt($"datawal: record at segment {segment:D8} offset {offset} is not a Put (found {decoded.Type})", location, CorruptionKind.Structural);
+        }
+
+        if (!decoded.Key.SequenceEqual(key))
+        {
+            throw Corrupt($"datawal: key mismatch at segment {segment:D8} offset {offset}: the frame holds another key", location, CorruptionKind.Structural);
+        }
+
+        return decoded.Payload;
+    }
+
+    private static CorruptRecordException Corrupt(string message, RecordRef location, CorruptionKind kind, Exception? inner = null) =>
+        new(message, location.Segment, location.Offset, kind, inner);
+}
