@@ -19,6 +19,7 @@ public sealed partial class DirectoryLock : IDisposable
     /// <summary>The lock file's name.</summary>
     public const string FileName = ".lock";
 
+    private const int LockShared = 1;
     private const int LockExclusive = 2;
     private const int LockNonBlocking = 4;
     private const int LockUnlock = 8;
@@ -98,6 +99,56 @@ public sealed partial class DirectoryLock : IDisposable
         var held = new DirectoryLock(path, handle);
         held.WritePid();
         return held;
+    }
+
+    /// <summary>
+    /// Tells whether a writer currently holds the lock of <paramref name="directory"/>, without taking it
+    /// and without creating or changing anything (a probe for diagnostics; the answer may be stale at once).
+    /// </summary>
+    /// <param name="directory">The log directory.</param>
+    /// <returns>True when another handle holds the writer lock; false when it is free or there is no <c>.lock</c>.</returns>
+    public static bool IsHeld(string directory)
+    {
+        string path = System.IO.Path.Combine(directory, FileName);
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        if (OperatingSystem.IsWindows())
+        {
+            try
+            {
+                using var probe = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+                return false;
+            }
+            catch (IOException)
+            {
+                return true;
+            }
+        }
+
+        using var handle = FileSync.Open(path, FileMode.Open, FileAccess.Read);
+        bool added = false;
+        handle.DangerousAddRef(ref added);
+        try
+        {
+            int fd = (int)handle.DangerousGetHandle();
+            if (flock(fd, LockShared | LockNonBlocking) == 0)
+            {
+                flock(fd, LockUnlock);
+                return false;
+            }
+
+            return true;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
     }
 
     private static DirectoryLock AcquireWindows(string path)
