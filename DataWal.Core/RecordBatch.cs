@@ -76,6 +76,17 @@ public sealed class RecordBatch : IDisposable
         return new RecordRef(_segment, _baseOffset + (ulong)start, (uint)(end - start));
     }
 
+    /// <summary>The record type of record <paramref name="index"/>.</summary>
+    internal RecordType TypeAt(int index) => (RecordType)_buffer[_frameOffsets[index] + 6];
+
+    /// <summary>The key of record <paramref name="index"/> (a view into the batch buffer).</summary>
+    internal ReadOnlySpan<byte> KeyAt(int index)
+    {
+        int start = _frameOffsets[index];
+        int keyLength = BinaryPrimitives.ReadInt32LittleEndian(_buffer.AsSpan(start + 16));
+        return _buffer.AsSpan(start + WireFormat.HeaderLength, keyLength);
+    }
+
     /// <summary>Empties the batch, keeping its buffer.</summary>
     public void Clear()
     {

@@ -25,7 +25,7 @@ namespace DataWal.Core;
 /// and run concurrently with writers, seeing the frames committed when they started.
 /// </para>
 /// </remarks>
-public sealed class RecordLog : IDisposable
+public sealed partial class RecordLog : IDisposable
 {
     private const int KeptScratchSize = 1024 * 1024;
 
@@ -40,8 +40,6 @@ public sealed class RecordLog : IDisposable
     private RecoveryReport _report;
     private string? _poisonReason;
     private bool _disposed;
-    private bool _dataDirty = true;
-    private bool _directoryDirty = true;
     private byte[] _scratch = new byte[4096];
 
     private RecordLog(string directory, DirectoryLock directoryLock, RecordLogOptions options, SafeFileHandle active, uint activeId, long activeSize, RecoveryReport report)
@@ -55,6 +53,11 @@ public sealed class RecordLog : IDisposable
         _activeSize = activeSize;
         _report = report;
         _nextTxId = report.LastTxIdSeen == ulong.MaxValue ? 1 : report.LastTxIdSeen + 1;
+        _policy = options.Durability;
+        if (_policy == DurabilityMode.Grouped)
+        {
+            StartBackgroundFlusher();
+        }
     }
 
     /// <summary>The log directory (absolute).</summary>
@@ -201,6 +204,18 @@ public sealed class RecordLog : IDisposable
     /// <exception cref="DataWalException">The write failed; the handle is now poisoned.</exception>
     public RecordRef AppendRecord(RecordType type, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload)
     {
+        var written = AppendRecordCore(type, key, payload, out ulong txId);
+        if (_policy != DurabilityMode.Manual)
+        {
+            ApplyPolicy(txId, written.Length);
+        }
+
+        return written;
+    }
+
+    /// <summary>Writes one frame (no durability wait); <paramref name="txId"/> is the txid it got.</summary>
+    internal RecordRef AppendRecordCore(RecordType type, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload, out ulong txId)
+    {
         int size = WireFormat.CheckedFrameSize(key.Length, payload.Length);
         lock (_gate)
         {
@@ -230,7 +245,7 @@ public sealed class RecordLog : IDisposable
 
             var written = new RecordRef(_activeId, (ulong)_activeSize, (uint)size);
             _activeSize += size;
-            _dataDirty = true;
+            txId = _nextTxId;
             if (_nextTxId == ulong.MaxValue)
             {
                 Poison("txid overflow");
@@ -258,6 +273,18 @@ public sealed class RecordLog : IDisposable
     /// <exception cref="WriterPoisonedException">An earlier write step failed on this handle.</exception>
     /// <exception cref="DataWalException">The write failed; the handle is now poisoned.</exception>
     public ulong AppendBatch(RecordBatch batch)
+    {
+        ulong first = AppendBatchCore(batch);
+        if (_policy != DurabilityMode.Manual && batch.Count > 0)
+        {
+            ApplyPolicy(first + (ulong)(batch.Count - 1), batch.Length);
+        }
+
+        return first;
+    }
+
+    /// <summary>Writes a batch (no durability wait); returns its first txid.</summary>
+    internal ulong AppendBatchCore(RecordBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
         lock (_gate)
@@ -289,7 +316,6 @@ public sealed class RecordLog : IDisposable
 
             batch.MarkAppended(_activeId, (ulong)_activeSize);
             _activeSize += bytes.Length;
-            _dataDirty = true;
             ulong last = first + (ulong)(batch.Count - 1);
             if (last == ulong.MaxValue)
             {
@@ -318,50 +344,6 @@ public sealed class RecordLog : IDisposable
     }
 
     /// <summary>
-    /// Makes every frame appended so far durable: fdatasync of the active segment (our own system call,
-    /// so an error is never swallowed), plus a directory fsync only when directory entries changed since
-    /// the last one (upstream pays both on every call). Cheap when nothing changed.
-    /// </summary>
-    /// <exception cref="WriterPoisonedException">An earlier write step failed on this handle.</exception>
-    /// <exception cref="DataWalException">The fsync failed; the handle is now poisoned.</exception>
-    public void Fsync()
-    {
-        lock (_gate)
-        {
-            ThrowIfUnwritable();
-            if (_dataDirty)
-            {
-                try
-                {
-                    FileSync.FsyncData(_active);
-                }
-                catch (SafeAtomicException e)
-                {
-                    Poison("fsync sync_all failed");
-                    throw new DataWalException($"datawal: fsync segment {_activePath}: {e.Message}", e);
-                }
-
-                _dataDirty = false;
-            }
-
-            if (_directoryDirty)
-            {
-                try
-                {
-                    FileSync.FsyncDirectory(Directory);
-                }
-                catch (SafeAtomicException e)
-                {
-                    Poison("fsync fsync_dir failed");
-                    throw new DataWalException($"datawal: fsync log directory {Directory}: {e.Message}", e);
-                }
-
-                _directoryDirty = false;
-            }
-        }
-    }
-
-    /// <summary>
     /// Seals the active segment (fsyncs it) and starts a new, empty one with the next id; the directory is
     /// fsynced so the new segment exists durably. txids continue across segments.
     /// </summary>
@@ -382,7 +364,8 @@ public sealed class RecordLog : IDisposable
                 throw new DataWalException($"datawal: fsync segment {_activePath}: {e.Message}", e);
             }
 
-            _dataDirty = false;
+            _durableTxId = _nextTxId - 1;
+            _initialSyncPending = false;
             uint nextId = SegmentFiles.NextId(SegmentFiles.List(Directory));
             if (nextId <= _activeId)
             {
@@ -480,9 +463,28 @@ public sealed class RecordLog : IDisposable
 
     private void Poison(string reason) => Interlocked.CompareExchange(ref _poisonReason, reason, null);
 
-    /// <summary>Closes the active segment and releases the writer lock. Nothing is fsynced implicitly.</summary>
+    /// <summary>
+    /// Closes the active segment and releases the writer lock. Under <see cref="DurabilityMode.Manual"/>
+    /// nothing is fsynced implicitly; under the other modes a last fsync runs first (its failure is not
+    /// reported here: records the policy had not yet made durable are then only as safe as the page cache).
+    /// </summary>
     public void Dispose()
     {
+        StopBackgroundFlusher();
+        if (_policy != DurabilityMode.Manual && !IsPoisoned)
+        {
+            try
+            {
+                Fsync();
+            }
+            catch (DataWalException)
+            {
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
         lock (_gate)
         {
             if (_disposed)

@@ -228,7 +228,11 @@ public sealed class KvStore : IDisposable
         return items;
     }
 
-    /// <summary>Sets <paramref name="key"/> to <paramref name="value"/> (appends a Put record).</summary>
+    /// <summary>
+    /// Sets <paramref name="key"/> to <paramref name="value"/> (appends a Put record). Under
+    /// <see cref="DurabilityMode.EveryAppend"/> it returns once the record is durable, sharing the fsync
+    /// with concurrent writers.
+    /// </summary>
     /// <param name="key">The key (at most 64 KiB).</param>
     /// <param name="value">The value (at most 64 MiB).</param>
     /// <exception cref="RecordTooLargeException">The key or value exceeds the limits.</exception>
@@ -237,46 +241,148 @@ public sealed class KvStore : IDisposable
     public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
         var log = _log ?? throw ReadOnly();
-        lock (_writeGate)
-        {
-            var location = log.AppendRecord(RecordType.Put, key, value);
-            _keysLock.EnterWriteLock();
-            try
-            {
-                _keys.Set(key, location);
-            }
-            finally
-            {
-                _keysLock.ExitWriteLock();
-            }
-        }
+        var written = Write(log, RecordType.Put, key, value, out ulong txId);
+        log.ApplyPolicy(txId, written.Length);
     }
 
-    /// <summary>Removes <paramref name="key"/>: always appends a Delete tombstone, even for an absent key.</summary>
+    /// <summary>
+    /// Removes <paramref name="key"/>: always appends a Delete tombstone, even for an absent key. Durability as
+    /// <see cref="Put"/>.
+    /// </summary>
     /// <param name="key">The key.</param>
     /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
     /// <exception cref="InvalidOperationException">The store is read-only.</exception>
     public void Delete(ReadOnlySpan<byte> key)
     {
         var log = _log ?? throw ReadOnly();
+        var written = Write(log, RecordType.Delete, key, default, out ulong txId);
+        log.ApplyPolicy(txId, written.Length);
+    }
+
+    /// <summary>
+    /// Asynchronous <see cref="Put"/>: the record is written before the first await (cancellation never
+    /// leaves a torn frame); under <see cref="DurabilityMode.EveryAppend"/> the task completes once it is durable.
+    /// </summary>
+    /// <param name="key">The key.</param>
+    /// <param name="value">The value.</param>
+    /// <param name="cancellationToken">Cancels before the write, or stops the durability wait after it.</param>
+    /// <returns>Completes per the durability policy.</returns>
+    public ValueTask PutAsync(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default)
+    {
+        var log = _log ?? throw ReadOnly();
+        cancellationToken.ThrowIfCancellationRequested();
+        Write(log, RecordType.Put, key.Span, value.Span, out ulong txId);
+        return log.AwaitPolicyAsync(txId, key.Length + value.Length + 28, cancellationToken);
+    }
+
+    /// <summary>Asynchronous <see cref="Delete"/>; see <see cref="PutAsync"/>.</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="cancellationToken">Cancels before the write, or stops the durability wait after it.</param>
+    /// <returns>Completes per the durability policy.</returns>
+    public ValueTask DeleteAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default)
+    {
+        var log = _log ?? throw ReadOnly();
+        cancellationToken.ThrowIfCancellationRequested();
+        Write(log, RecordType.Delete, key.Span, default, out ulong txId);
+        return log.AwaitPolicyAsync(txId, key.Length + 28, cancellationToken);
+    }
+
+    /// <summary>
+    /// Applies every put and delete of <paramref name="batch"/> in order with one write system call
+    /// (consecutive txids). If the write fails the store's log is poisoned and the key directory is unchanged;
+    /// a reopen shows a valid prefix of the batch (possibly empty).
+    /// </summary>
+    /// <param name="batch">The operations.</param>
+    /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
+    /// <exception cref="InvalidOperationException">The store is read-only.</exception>
+    public void Apply(KvBatch batch)
+    {
+        var log = _log ?? throw ReadOnly();
+        ulong last = ApplyCore(log, batch);
+        if (batch.Count > 0)
+        {
+            log.ApplyPolicy(last, batch.Records.Length);
+        }
+    }
+
+    /// <summary>Asynchronous <see cref="Apply"/>; see <see cref="PutAsync"/>.</summary>
+    /// <param name="batch">The operations.</param>
+    /// <param name="cancellationToken">Cancels before the write, or stops the durability wait after it.</param>
+    /// <returns>Completes per the durability policy.</returns>
+    public ValueTask ApplyAsync(KvBatch batch, CancellationToken cancellationToken = default)
+    {
+        var log = _log ?? throw ReadOnly();
+        cancellationToken.ThrowIfCancellationRequested();
+        ulong last = ApplyCore(log, batch);
+        return batch.Count == 0 ? ValueTask.CompletedTask : log.AwaitPolicyAsync(last, batch.Records.Length, cancellationToken);
+    }
+
+    /// <summary>Appends under the write gate and updates the key directory in log order.</summary>
+    private RecordRef Write(RecordLog log, RecordType type, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, out ulong txId)
+    {
         lock (_writeGate)
         {
-            log.AppendRecord(RecordType.Delete, key, default);
+            var written = log.AppendRecordCore(type, key, value, out txId);
             _keysLock.EnterWriteLock();
             try
             {
-                _keys.Remove(key);
+                if (type == RecordType.Put)
+                {
+                    _keys.Set(key, written);
+                }
+                else
+                {
+                    _keys.Remove(key);
+                }
             }
             finally
             {
                 _keysLock.ExitWriteLock();
             }
+
+            return written;
+        }
+    }
+
+    private ulong ApplyCore(RecordLog log, KvBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var records = batch.Records;
+        lock (_writeGate)
+        {
+            ulong first = log.AppendBatchCore(records);
+            _keysLock.EnterWriteLock();
+            try
+            {
+                for (int i = 0; i < records.Count; i++)
+                {
+                    if (records.TypeAt(i) == RecordType.Put)
+                    {
+                        _keys.Set(records.KeyAt(i), records.RefAt(i));
+                    }
+                    else
+                    {
+                        _keys.Remove(records.KeyAt(i));
+                    }
+                }
+            }
+            finally
+            {
+                _keysLock.ExitWriteLock();
+            }
+
+            return first + (ulong)Math.Max(records.Count - 1, 0);
         }
     }
 
     /// <summary>Makes every write so far durable (see <see cref="RecordLog.Fsync"/>).</summary>
     /// <exception cref="InvalidOperationException">The store is read-only.</exception>
     public void Fsync() => (_log ?? throw ReadOnly()).Fsync();
+
+    /// <summary>Asynchronous <see cref="Fsync"/>, shared with concurrent callers (group commit).</summary>
+    /// <param name="cancellationToken">Stops waiting (the writes stay; they may just not be durable yet).</param>
+    /// <returns>Completes once every write before the call is durable.</returns>
+    public ValueTask FsyncAsync(CancellationToken cancellationToken = default) => (_log ?? throw ReadOnly()).FsyncAsync(cancellationToken);
 
     /// <summary>
     /// Writes the live key set into a fresh log in <paramref name="outDirectory"/>: one Put per live key in
@@ -295,6 +401,26 @@ public sealed class KvStore : IDisposable
     /// </summary>
     /// <param name="outPath">The output file; missing parent directories are created.</param>
     public void ExportJsonl(string outPath) => JsonlExport.Run(this, outPath, CancellationToken.None);
+
+    /// <summary>
+    /// Asynchronous <see cref="CompactTo"/> on the thread pool. Cancellation stops it between records; the
+    /// target then holds a valid log of a prefix of the sorted keys (delete it), and the source is untouched.
+    /// </summary>
+    /// <param name="outDirectory">A missing or empty directory.</param>
+    /// <param name="cancellationToken">Stops the compaction.</param>
+    /// <returns>What was written.</returns>
+    public Task<CompactionStats> CompactToAsync(string outDirectory, CancellationToken cancellationToken = default) =>
+        Task.Run(() => Compaction.Run(this, outDirectory, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// Asynchronous <see cref="ExportJsonl"/> on the thread pool. Cancellation before the final rename leaves
+    /// any existing file untouched and no temp file behind.
+    /// </summary>
+    /// <param name="outPath">The output file.</param>
+    /// <param name="cancellationToken">Stops the export.</param>
+    /// <returns>Completes when the file is durable.</returns>
+    public Task ExportJsonlAsync(string outPath, CancellationToken cancellationToken = default) =>
+        Task.Run(() => JsonlExport.Run(this, outPath, cancellationToken), cancellationToken);
 
     /// <summary>Releases the writer lock (if any) and the read handles. Nothing is fsynced implicitly.</summary>
     public void Dispose()

@@ -1,0 +1,431 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Win32.SafeHandles;
+using SafeAtomic;
+
+namespace DataWal.Core;
+
+/// <summary>Durability of a <see cref="RecordLog"/>: fsync with group commit, and the durability policies.</summary>
+public sealed partial class RecordLog
+{
+    // Guarded by _gate.
+    private ulong _durableTxId;              // every txid <= this is durable
+    private bool _initialSyncPending = true; // recovered bytes may sit only in the page cache
+    private bool _directoryDirty = true;     // the directory's entries may not be durable yet
+    private bool _flushing;
+    private TaskCompletionSource? _flushDone; // completes when the in-flight flush ends (one per flush, not per caller)
+    private long _unsyncedRecords;
+    private long _unsyncedBytes;
+
+    private readonly DurabilityMode _policy;
+    private CancellationTokenSource? _backgroundStop;
+    private Task? _background;
+    private SemaphoreSlim? _backgroundSignal;
+
+    /// <summary>The durability policy this log was opened with.</summary>
+    public DurabilityMode Durability => _policy;
+
+    /// <summary>
+    /// Makes every record appended so far durable: fdatasync of the active segment through our own system
+    /// call (an error is never swallowed), plus a directory fsync when entries changed since the last one
+    /// (upstream pays both on every call). Safe to call from many threads at once: callers share fsyncs —
+    /// while one fsync runs, appends continue, and the next fsync covers every caller that arrived meanwhile
+    /// (group commit). Cheap when nothing changed.
+    /// </summary>
+    /// <exception cref="WriterPoisonedException">An earlier write step failed on this handle (or the shared fsync did).</exception>
+    /// <exception cref="DataWalException">The fsync failed; the handle is now poisoned.</exception>
+    public void Fsync()
+    {
+        ulong target;
+        lock (_gate)
+        {
+            ThrowIfUnwritable();
+            target = _nextTxId - 1;
+        }
+
+        WaitDurable(target);
+    }
+
+    /// <summary>Asynchronous <see cref="Fsync"/>: shares fsyncs with every other caller (group commit).</summary>
+    /// <param name="cancellationToken">Stops waiting (the records stay appended; they just may not be durable yet).</param>
+    /// <returns>Completes once every record appended before the call is durable.</returns>
+    public ValueTask FsyncAsync(CancellationToken cancellationToken = default)
+    {
+        ulong target;
+        lock (_gate)
+        {
+            ThrowIfUnwritable();
+            target = _nextTxId - 1;
+            if (!NeedsFlush(target))
+            {
+                return ValueTask.CompletedTask;
+            }
+        }
+
+        return WaitDurableAsync(target, cancellationToken);
+    }
+
+    /// <summary>
+    /// Appends one record and, under <see cref="DurabilityMode.EveryAppend"/>, waits (asynchronously) until
+    /// it is durable. The frame is written before the first await: cancellation never leaves a torn frame,
+    /// it only stops the wait for durability.
+    /// </summary>
+    /// <param name="type">The record type.</param>
+    /// <param name="key">The key.</param>
+    /// <param name="payload">The payload.</param>
+    /// <param name="cancellationToken">Cancels before the write, or stops the durability wait after it.</param>
+    /// <returns>Where the frame was written.</returns>
+    public ValueTask<RecordRef> AppendRecordAsync(RecordType type, ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var written = AppendRecordCore(type, key.Span, payload.Span, out ulong txId);
+        return AfterAppendAsync(written, txId, cancellationToken);
+    }
+
+    /// <summary>Asynchronous <see cref="Append"/> (a Raw record); see <see cref="AppendRecordAsync"/>.</summary>
+    /// <param name="payload">The payload.</param>
+    /// <param name="cancellationToken">Cancels before the write, or stops the durability wait after it.</param>
+    /// <returns>Where the frame was written.</returns>
+    public ValueTask<RecordRef> AppendAsync(ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default) =>
+        AppendRecordAsync(RecordType.Raw, default, payload, cancellationToken);
+
+    /// <summary>Asynchronous <see cref="AppendBatch"/>; see <see cref="AppendRecordAsync"/>.</summary>
+    /// <param name="batch">The records.</param>
+    /// <param name="cancellationToken">Cancels before the write, or stops the durability wait after it.</param>
+    /// <returns>The txid of the first record.</returns>
+    public async ValueTask<ulong> AppendBatchAsync(RecordBatch batch, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        ulong first = AppendBatchCore(batch);
+        if (batch.Count > 0)
+        {
+            await AfterAppendAsync(default, first + (ulong)(batch.Count - 1), cancellationToken, batch.Length).ConfigureAwait(false);
+        }
+
+        return first;
+    }
+
+    /// <summary>
+    /// Reads every record lazily and asynchronously, one record at a time.
+    /// </summary>
+    /// <param name="cancellationToken">Stops the enumeration.</param>
+    /// <returns>The records committed when the enumeration starts, in log order.</returns>
+    public async IAsyncEnumerable<Record> ScanAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        // Segment reads are served from the page cache in large blocks: one record at a time costs less
+        // synchronously than a thread hop per record; yield now and then so a long scan never starves
+        // the caller's scheduler.
+        await Task.Yield();
+        using var enumerator = ScanIter().GetEnumerator();
+        int sinceYield = 0;
+        while (enumerator.MoveNext())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return enumerator.Current;
+            if (++sinceYield == 4096)
+            {
+                sinceYield = 0;
+                await Task.Yield();
+            }
+        }
+    }
+
+    private ValueTask<RecordRef> AfterAppendAsync(RecordRef written, ulong txId, CancellationToken cancellationToken, long bytes = -1)
+    {
+        switch (_policy)
+        {
+            case DurabilityMode.EveryAppend:
+                return WaitThenReturn(written, txId, cancellationToken);
+            case DurabilityMode.Grouped:
+                NoteUnsynced(1, bytes < 0 ? written.Length : bytes);
+                break;
+        }
+
+        return ValueTask.FromResult(written);
+    }
+
+    private async ValueTask<RecordRef> WaitThenReturn(RecordRef written, ulong txId, CancellationToken cancellationToken)
+    {
+        await WaitDurableAsync(txId, cancellationToken).ConfigureAwait(false);
+        return written;
+    }
+
+    /// <summary>After an append made without waiting: wait asynchronously per the policy.</summary>
+    internal ValueTask AwaitPolicyAsync(ulong lastTxId, long bytes, CancellationToken cancellationToken)
+    {
+        switch (_policy)
+        {
+            case DurabilityMode.EveryAppend:
+                return WaitDurableAsync(lastTxId, cancellationToken);
+            case DurabilityMode.Grouped:
+                NoteUnsynced(1, bytes);
+                break;
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>After a synchronous append: wait for durability or note the unsynced bytes, per the policy.</summary>
+    internal void ApplyPolicy(ulong lastTxId, long bytes)
+    {
+        if (_policy == DurabilityMode.EveryAppend)
+        {
+            WaitDurable(lastTxId);
+        }
+        else if (_policy == DurabilityMode.Grouped)
+        {
+            NoteUnsynced(1, bytes);
+        }
+    }
+
+    private void NoteUnsynced(long records, long bytes)
+    {
+        bool signal;
+        lock (_gate)
+        {
+            _unsyncedRecords += records;
+            _unsyncedBytes += bytes;
+            signal = (_options.GroupCommitRecords > 0 && _unsyncedRecords >= _options.GroupCommitRecords) ||
+                     (_options.GroupCommitBytes > 0 && _unsyncedBytes >= _options.GroupCommitBytes);
+        }
+
+        if (signal && _backgroundSignal is { CurrentCount: 0 } s)
+        {
+            s.Release();
+        }
+    }
+
+    private bool NeedsFlush(ulong target) => _initialSyncPending || _directoryDirty || _durableTxId < target;
+
+    /// <summary>Blocks until every txid up to <paramref name="target"/> is durable, flushing if nobody else is.</summary>
+    internal void WaitDurable(ulong target)
+    {
+        while (true)
+        {
+            if (JoinOrLead(target, out var wait))
+            {
+                return;
+            }
+
+            try
+            {
+                wait.Wait();
+            }
+            catch (AggregateException)
+            {
+                // The shared flush failed: the handle is poisoned, which the next round reports.
+            }
+        }
+    }
+
+    private async ValueTask WaitDurableAsync(ulong target, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (JoinOrLead(target, out var wait))
+            {
+                return;
+            }
+
+            try
+            {
+                await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The shared flush failed: the handle is poisoned, which the next round reports.
+            }
+        }
+    }
+
+    /// <summary>
+    /// One round of waiting for durability: returns true when <paramref name="target"/> is durable (possibly
+    /// after this caller ran the flush itself); otherwise <paramref name="wait"/> is the flush in flight.
+    /// </summary>
+    private bool JoinOrLead(ulong target, out Task wait)
+    {
+        FlushPlan plan;
+        lock (_gate)
+        {
+            ThrowIfUnwritable();
+            if (!NeedsFlush(target))
+            {
+                wait = Task.CompletedTask;
+                return true;
+            }
+
+            if (_flushing)
+            {
+                wait = _flushDone!.Task;
+                return false;
+            }
+
+            plan = BeginFlush();
+        }
+
+        wait = Task.CompletedTask;
+        RunFlush(plan);
+        return true;
+    }
+
+    private readonly record struct FlushPlan(SafeFileHandle? Handle, ulong Target, bool Data, bool Directory, TaskCompletionSource Done);
+
+    /// <summary>Called under the gate: this caller becomes the flusher for everything appended so far.</summary>
+    private FlushPlan BeginFlush()
+    {
+        bool added = false;
+        _active.DangerousAddRef(ref added);   // a concurrent Rotate may dispose _active; the fd stays open until released
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _flushing = true;
+        _flushDone = done;
+        ulong target = _nextTxId - 1;
+        bool data = _initialSyncPending || _durableTxId < target;
+        _unsyncedRecords = 0;
+        _unsyncedBytes = 0;
+        return new FlushPlan(_active, target, data, _directoryDirty, done);
+    }
+
+    /// <summary>Runs outside the gate, so appends continue while the disk works.</summary>
+    private void RunFlush(FlushPlan plan)
+    {
+        string? failure = null;
+        SafeAtomicException? error = null;
+        try
+        {
+            if (plan.Data)
+            {
+                try
+                {
+                    FileSync.FsyncData(plan.Handle!);
+                }
+                catch (SafeAtomicException e)
+                {
+                    failure = "fsync sync_all failed";
+                    error = e;
+                }
+            }
+
+            if (error is null && plan.Directory)
+            {
+                try
+                {
+                    FileSync.FsyncDirectory(Directory);
+                }
+                catch (SafeAtomicException e)
+                {
+                    failure = "fsync fsync_dir failed";
+                    error = e;
+                }
+            }
+        }
+        finally
+        {
+            plan.Handle!.DangerousRelease();
+            lock (_gate)
+            {
+                if (error is null)
+                {
+                    _durableTxId = Math.Max(_durableTxId, plan.Target);
+                    if (plan.Data)
+                    {
+                        _initialSyncPending = false;
+                    }
+
+                    if (plan.Directory)
+                    {
+                        _directoryDirty = false;
+                    }
+                }
+                else
+                {
+                    Poison(failure!);
+                }
+
+                _flushing = false;
+                _flushDone = null;
+            }
+
+            if (error is null)
+            {
+                plan.Done.TrySetResult();
+            }
+            else
+            {
+                plan.Done.TrySetException(new WriterPoisonedException(failure!));
+            }
+        }
+
+        if (error is not null)
+        {
+            string what = failure == "fsync sync_all failed" ? $"fsync segment {SegmentFiles.PathFor(Directory, _activeId)}" : $"fsync log directory {Directory}";
+            throw new DataWalException($"datawal: {what}: {error.Message}", error);
+        }
+    }
+
+    private void StartBackgroundFlusher()
+    {
+        _backgroundStop = new CancellationTokenSource();
+        _backgroundSignal = new SemaphoreSlim(0, 1);
+        var stop = _backgroundStop.Token;
+        var signal = _backgroundSignal;
+        var interval = _options.GroupCommitInterval > TimeSpan.Zero ? _options.GroupCommitInterval : TimeSpan.FromMilliseconds(10);
+        _background = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await signal.WaitAsync(interval, stop).ConfigureAwait(false);
+                    ulong target;
+                    lock (_gate)
+                    {
+                        if (_disposed || _poisonReason is not null)
+                        {
+                            return;
+                        }
+
+                        target = _nextTxId - 1;
+                        if (!NeedsFlush(target))
+                        {
+                            continue;
+                        }
+                    }
+
+                    await WaitDurableAsync(target, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                catch (DataWalException)
+                {
+                    return;   // poisoned: writers see it on their next call
+                }
+                catch (ObjectDisposedException)
+                {
+                    return;
+                }
+            }
+        });
+    }
+
+    private void StopBackgroundFlusher()
+    {
+        var stop = Interlocked.Exchange(ref _backgroundStop, null);
+        if (stop is null)
+        {
+            return;
+        }
+
+        stop.Cancel();
+        try
+        {
+            _background?.Wait();
+        }
+        catch (AggregateException)
+        {
+        }
+
+        stop.Dispose();
+        _backgroundSignal?.Dispose();
+    }
+}

@@ -1,0 +1,343 @@
+using DataWal.Core;
+using Microsoft.Win32.SafeHandles;
+using NUnit.Framework;
+using SafeAtomic;
+using SafeAtomic.Internal;
+using TestSupport;
+
+namespace DataWal.Core.Tests;
+
+/// <summary>
+/// Group commit and durability policies. Fsync sharing is made deterministic by holding the first fsync at
+/// the system-call seam until the other writers are provably queued behind it.
+/// </summary>
+public class GroupCommitTests
+{
+    /// <summary>Delegates to the real calls; counts fsyncs; can hold the next FsyncData until released, or fail it.</summary>
+    private sealed class GatedCalls : SystemCalls
+    {
+        private readonly ManualResetEventSlim _release = new(false);
+        private int _dataSyncs;
+        private volatile bool _holdNext;
+        private volatile int _failWith;
+
+        public ManualResetEventSlim Entered { get; } = new(false);
+
+        public int DataSyncs => Volatile.Read(ref _dataSyncs);
+
+        public void HoldNextDataSync() => _holdNext = true;
+
+        public void FailHeldWith(int errno) => _failWith = errno;
+
+        public void Release() => _release.Set();
+
+        public override void FsyncData(SafeFileHandle handle)
+        {
+            Interlocked.Increment(ref _dataSyncs);
+            if (_holdNext)
+            {
+                _holdNext = false;
+                Entered.Set();
+                _release.Wait(TimeSpan.FromSeconds(30));
+                if (_failWith != 0)
+                {
+                    throw new SystemCallException("fdatasync", null, _failWith, Errno.Name(_failWith));
+                }
+            }
+
+            Platform.FsyncData(handle);
+        }
+
+        public override SafeFileHandle Open(string path, FileMode mode, FileAccess access, FileShare share, UnixFileMode? createMode) => Platform.Open(path, mode, access, share, createMode);
+
+        public override SafeFileHandle OpenAppend(string path, out bool created) => Platform.OpenAppend(path, out created);
+
+        public override int Write(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset) => Platform.Write(handle, data, offset);
+
+        public override void Fsync(SafeFileHandle handle) => Platform.Fsync(handle);
+
+        public override void FsyncDirectory(string path) => Platform.FsyncDirectory(path);
+
+        public override void SetLength(SafeFileHandle handle, long length) => Platform.SetLength(handle, length);
+
+        public override void Rename(string from, string to) => Platform.Rename(from, to);
+
+        public override bool RenameNoReplace(string from, string to) => Platform.RenameNoReplace(from, to);
+
+        public override void Unlink(string path) => Platform.Unlink(path);
+
+        public override bool CreateDirectory(string path) => Platform.CreateDirectory(path);
+    }
+
+    private static void WaitUntil(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail("timed out waiting for " + what);
+            }
+
+            Thread.Sleep(1);
+        }
+    }
+
+    [Test]
+    public void Writers_queued_behind_a_running_fsync_are_all_released_by_the_next_one()
+    {
+        using var dir = new TempDir();
+        var calls = new GatedCalls();
+        using var log = RecordLog.Open(dir.Path);
+        log.Append("seed"u8);
+        log.Fsync();   // initial sync of data and directory, not gated
+
+        using var scope = SystemCalls.Use(calls);
+        calls.HoldNextDataSync();
+        log.Append("leader"u8);
+        var leader = Task.Run(log.Fsync);
+        Assert.That(calls.Entered.Wait(TimeSpan.FromSeconds(30)), Is.True, "the leader's fsync started");
+
+        // While the leader's fsync is held, 15 writers append and ask for durability: none may flush.
+        const int Writers = 15;
+        int appended = 0;
+        var followers = Enumerable.Range(0, Writers).Select(i => Task.Run(() =>
+        {
+            log.Append(BitConverter.GetBytes(i));
+            Interlocked.Increment(ref appended);
+            log.Fsync();
+        })).ToArray();
+        WaitUntil(() => Volatile.Read(ref appended) == Writers, "all followers to append");
+        Thread.Sleep(50);
+        Assert.That(followers.Any(t => t.IsCompleted), Is.False, "no follower may return before a fsync that covers it");
+        Assert.That(calls.DataSyncs, Is.EqualTo(1));
+
+        calls.Release();
+        Assert.That(Task.WaitAll([leader, .. followers], TimeSpan.FromSeconds(30)), Is.True);
+
+        // One fsync for the leader, one shared by all fifteen followers.
+        Assert.That(calls.DataSyncs, Is.EqualTo(2));
+        Assert.That(log.Scan(), Has.Count.EqualTo(2 + Writers));
+    }
+
+    [Test]
+    public void A_failed_shared_fsync_poisons_the_writer_and_fails_every_waiter()
+    {
+        using var dir = new TempDir();
+        var calls = new GatedCalls();
+        using var log = RecordLog.Open(dir.Path);
+        log.Fsync();
+
+        using var scope = SystemCalls.Use(calls);
+        calls.HoldNextDataSync();
+        calls.FailHeldWith(Errno.EIO);
+        log.Append("a"u8);
+        var leader = Task.Run(log.Fsync);
+        Assert.That(calls.Entered.Wait(TimeSpan.FromSeconds(30)), Is.True);
+        var waiters = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
+        {
+            log.Append("b"u8);
+            await log.FsyncAsync();
+        })).ToArray();
+        Thread.Sleep(50);
+        calls.Release();
+
+        var leaderError = Assert.Throws<AggregateException>(() => leader.Wait())!.InnerException;
+        Assert.That(leaderError, Is.TypeOf<DataWalException>());
+        Assert.That(leaderError!.Message, Does.Contain("fsync segment"));
+        foreach (var w in waiters)
+        {
+            var e = Assert.Throws<AggregateException>(() => w.Wait())!.InnerException;
+            Assert.That(e, Is.InstanceOf<DataWalException>(), "every waiter fails");
+        }
+
+        Assert.That(log.IsPoisoned, Is.True);
+        var poisoned = Assert.Throws<WriterPoisonedException>(() => log.Fsync());
+        Assert.That(poisoned!.Message, Is.EqualTo("datawal: writer poisoned: fsync sync_all failed; drop handle and reopen"));
+    }
+
+    [Test]
+    public void Cancelling_a_durability_wait_leaves_the_record_whole_and_appended()
+    {
+        using var dir = new TempDir();
+        var calls = new GatedCalls();
+        using (var log = RecordLog.Open(dir.Path))
+        {
+            log.Fsync();
+            using var scope = SystemCalls.Use(calls);
+            calls.HoldNextDataSync();
+            log.Append("first"u8);
+            var leader = Task.Run(log.Fsync);
+            Assert.That(calls.Entered.Wait(TimeSpan.FromSeconds(30)), Is.True);
+
+            using var cts = new CancellationTokenSource();
+            var pending = log.AppendRecordAsync(RecordType.Put, "k"u8.ToArray(), "v"u8.ToArray(), cts.Token).AsTask();
+            var waiting = log.FsyncAsync(cts.Token).AsTask();
+            cts.Cancel();
+            Assert.That(async () => await waiting, Throws.InstanceOf<OperationCanceledException>());
+            calls.Release();
+            leader.Wait();
+            pending.Wait();
+            log.Fsync();
+        }
+
+        using var reopened = RecordLog.Open(dir.Path);
+        var records = reopened.Scan();
+        Assert.That(records.Select(r => r.Type), Is.EqualTo(new[] { RecordType.Raw, RecordType.Put }));
+        Assert.That(reopened.RecoveryReport.TailTruncated, Is.Zero);
+    }
+
+    [Test]
+    public void EveryAppend_returns_only_after_an_fsync_covered_the_record()
+    {
+        using var dir = new TempDir();
+        using var faults = FaultInjector.Install();
+        using var log = RecordLog.Open(dir.Path, new RecordLogOptions { Durability = DurabilityMode.EveryAppend });
+        for (int i = 0; i < 5; i++)
+        {
+            int before = faults.Count(Call.FsyncData);
+            log.Append("x"u8);
+            Assert.That(faults.Count(Call.FsyncData), Is.GreaterThan(before), "append " + i + " was fsynced before returning");
+        }
+    }
+
+    [Test]
+    public async Task EveryAppend_async_appends_from_many_tasks_are_all_durable_and_share_fsyncs()
+    {
+        using var dir = new TempDir();
+        using var faults = FaultInjector.Install();
+        const int Tasks = 32;
+        const int PerTask = 20;
+        using (var log = RecordLog.Open(dir.Path, new RecordLogOptions { Durability = DurabilityMode.EveryAppend }))
+        {
+            await Task.WhenAll(Enumerable.Range(0, Tasks).Select(t => Task.Run(async () =>
+            {
+                for (int i = 0; i < PerTask; i++)
+                {
+                    await log.AppendAsync(BitConverter.GetBytes((t * 1000) + i));
+                }
+            })));
+        }
+
+        Assert.That(faults.Count(Call.FsyncData), Is.LessThanOrEqualTo((Tasks * PerTask) + 1));
+        using var reopened = RecordLog.Open(dir.Path);
+        var txids = reopened.Scan().Select(r => r.TxId).ToList();
+        Assert.That(txids, Is.EqualTo(Enumerable.Range(1, Tasks * PerTask).Select(i => (ulong)i)));
+    }
+
+    [Test]
+    public void Grouped_mode_flushes_in_the_background_without_an_explicit_fsync()
+    {
+        using var dir = new TempDir();
+        using var faults = FaultInjector.Install();
+        using var log = RecordLog.Open(dir.Path, new RecordLogOptions { Durability = DurabilityMode.Grouped, GroupCommitInterval = TimeSpan.FromMilliseconds(5) });
+        int before = faults.Count(Call.FsyncData);
+        log.Append("x"u8);
+        WaitUntil(() => faults.Count(Call.FsyncData) > before, "a background fsync");
+    }
+
+    [Test]
+    public void Grouped_mode_flushes_early_past_the_record_threshold()
+    {
+        using var dir = new TempDir();
+        using var faults = FaultInjector.Install();
+        using var log = RecordLog.Open(dir.Path, new RecordLogOptions
+        {
+            Durability = DurabilityMode.Grouped,
+            GroupCommitInterval = TimeSpan.FromHours(1),
+            GroupCommitRecords = 10,
+        });
+        log.Fsync();
+        int before = faults.Count(Call.FsyncData);
+        for (int i = 0; i < 10; i++)
+        {
+            log.Append("x"u8);
+        }
+
+        WaitUntil(() => faults.Count(Call.FsyncData) > before, "an early background fsync");
+    }
+
+    [Test]
+    public void Dispose_in_a_durable_mode_fsyncs_what_is_pending()
+    {
+        using var dir = new TempDir();
+        using var faults = FaultInjector.Install();
+        var log = RecordLog.Open(dir.Path, new RecordLogOptions { Durability = DurabilityMode.Grouped, GroupCommitInterval = TimeSpan.FromHours(1) });
+        log.Fsync();
+        log.Append("x"u8);
+        int before = faults.Count(Call.FsyncData);
+        log.Dispose();
+        Assert.That(faults.Count(Call.FsyncData), Is.EqualTo(before + 1));
+    }
+
+    [Test]
+    public void A_failed_batch_write_poisons_and_a_reopen_shows_none_of_it()
+    {
+        using var dir = new TempDir();
+        using (var log = RecordLog.Open(dir.Path))
+        {
+            log.Append("before"u8);
+            using var batch = new RecordBatch();
+            for (int i = 0; i < 100; i++)
+            {
+                batch.Add(RecordType.Put, BitConverter.GetBytes(i), "value"u8);
+            }
+
+            using var faults = FaultInjector.Install();
+            faults.Fail(Call.Write, Errno.ENOSPC);
+            Assert.Throws<DataWalException>(() => log.AppendBatch(batch));
+            Assert.That(log.IsPoisoned, Is.True);
+            Assert.That(log.NextTxId, Is.EqualTo(2UL), "a failed batch consumes no txid");
+        }
+
+        using var reopened = RecordLog.Open(dir.Path);
+        Assert.That(reopened.Scan().Select(r => r.TxId), Is.EqualTo(new[] { 1UL }));
+    }
+
+    [Test]
+    public void A_short_written_batch_recovers_as_a_valid_prefix()
+    {
+        using var dir = new TempDir();
+        using (var log = RecordLog.Open(dir.Path))
+        {
+            using var batch = new RecordBatch();
+            for (int i = 0; i < 10; i++)
+            {
+                batch.Add(RecordType.Put, BitConverter.GetBytes(i), new byte[100]);
+            }
+
+            // The kernel takes 350 bytes (two whole 140-byte frames and part of a third), then fails.
+            using var faults = FaultInjector.Install();
+            faults.ShortWrites(350, times: 1);
+            faults.Fail(Call.Write, Errno.EIO); // the short-write rule consumed the first call
+            Assert.Throws<DataWalException>(() => log.AppendBatch(batch));
+        }
+
+        Assert.That(new FileInfo(Path.Combine(dir.Path, "00000001.dwal")).Length, Is.EqualTo(350), "two whole frames and a torn third are on disk");
+        using var reopened = RecordLog.Open(dir.Path);
+        Assert.That(reopened.RecoveryReport.TailCut, Is.True, "the open cut the torn third frame");
+        Assert.That(reopened.RecoveryReport.TailBytesDiscarded, Is.EqualTo(350 - 264));
+        Assert.That(reopened.Scan().Select(r => r.TxId), Is.EqualTo(new[] { 1UL, 2UL }));
+    }
+
+    [Test]
+    public async Task ScanAsync_yields_what_ScanIter_yields()
+    {
+        using var dir = new TempDir();
+        using var log = RecordLog.Open(dir.Path);
+        for (int i = 0; i < 5000; i++)
+        {
+            log.Append(BitConverter.GetBytes(i));
+        }
+
+        var lazy = log.ScanIter().Select(r => r.TxId).ToList();
+        var asynchronous = new List<ulong>();
+        await foreach (var r in log.ScanAsync())
+        {
+            asynchronous.Add(r.TxId);
+        }
+
+        Assert.That(asynchronous, Is.EqualTo(lazy));
+        Assert.That(asynchronous, Has.Count.EqualTo(5000));
+    }
+}
