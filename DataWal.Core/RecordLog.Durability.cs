@@ -21,6 +21,14 @@ public sealed partial class RecordLog
     private Task? _background;
     private SemaphoreSlim? _backgroundSignal;
 
+    private long _fsyncCount;
+
+    /// <summary>
+    /// How many data fsyncs this handle has issued (explicit, shared, background and rotation ones). With
+    /// the number of records appended it gives the mean group-commit batch size.
+    /// </summary>
+    public long FsyncCount => Interlocked.Read(ref _fsyncCount);
+
     /// <summary>The durability policy this log was opened with.</summary>
     public DurabilityMode Durability => _policy;
 
@@ -143,6 +151,7 @@ public sealed partial class RecordLog
         return ValueTask.FromResult(written);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<RecordRef> WaitThenReturn(RecordRef written, ulong txId, CancellationToken cancellationToken)
     {
         await WaitDurableAsync(txId, cancellationToken).ConfigureAwait(false);
@@ -217,6 +226,7 @@ public sealed partial class RecordLog
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WaitDurableAsync(ulong target, CancellationToken cancellationToken)
     {
         while (true)
@@ -295,6 +305,7 @@ public sealed partial class RecordLog
             {
                 try
                 {
+                    Interlocked.Increment(ref _fsyncCount);
                     FileSync.FsyncData(plan.Handle!);
                 }
                 catch (SafeAtomicException e)

@@ -356,6 +356,7 @@ public sealed partial class RecordLog : IDisposable
             ThrowIfUnwritable();
             try
             {
+                Interlocked.Increment(ref _fsyncCount);
                 FileSync.FsyncData(_active);
             }
             catch (SafeAtomicException e)
