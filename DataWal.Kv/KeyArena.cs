@@ -24,16 +24,20 @@ internal sealed class KeyArena
     public uint Add(ReadOnlySpan<byte> key)
     {
         int record = RecordSize(key.Length);
+        long chunkIndex = _used >> ChunkShift;
         long offsetInChunk = _used & (ChunkSize - 1);
-        if (_chunks.Count == 0 || offsetInChunk + record > ChunkSize)
+        if (offsetInChunk + record > ChunkSize)
         {
-            if (_chunks.Count > 0)
-            {
-                _used = (long)_chunks.Count << ChunkShift;   // skip the tail of the current chunk
-            }
-
-            _chunks.Add(GC.AllocateUninitializedArray<byte>(ChunkSize));
+            // The record does not fit in the rest of this chunk: skip that tail, start the next chunk.
+            chunkIndex++;
             offsetInChunk = 0;
+            _used = chunkIndex << ChunkShift;
+        }
+
+        // A chunk filled exactly leaves _used on the boundary of a chunk that does not exist yet.
+        if (chunkIndex == _chunks.Count)
+        {
+            _chunks.Add(GC.AllocateUninitializedArray<byte>(ChunkSize));
         }
 
         if (_used / 4 > uint.MaxValue)
@@ -41,7 +45,7 @@ internal sealed class KeyArena
             throw new InvalidOperationException("datawal: key directory exceeds 16 GiB of key bytes");
         }
 
-        var chunk = _chunks[(int)(_used >> ChunkShift)];
+        var chunk = _chunks[(int)chunkIndex];
         BinaryPrimitives.WriteInt32LittleEndian(chunk.AsSpan((int)offsetInChunk), key.Length);
         key.CopyTo(chunk.AsSpan((int)offsetInChunk + 4));
         uint position = (uint)(_used / 4);

@@ -5,8 +5,9 @@ namespace DataWal.Kv;
 
 /// <summary>
 /// The keydir: each live key mapped to the <see cref="RecordRef"/> of its latest Put. Values stay on disk.
-/// Memory per live key is the key itself plus about 35 bytes: a 24-byte entry in a dense array, a 4-byte
-/// slot in an open-addressed index (load at most 3/4) and a 4-byte length prefix in the
+/// Memory per live key is the key itself plus about 35–40 bytes after an open (the entry array is trimmed
+/// then; it grows by half as keys are added): a 24-byte entry in a dense array, a 4-to-8-byte slot in an
+/// open-addressed index (load between 3/8 and 3/4) and a 4-byte length prefix (plus padding to 4) in the
 /// <see cref="KeyArena"/>. Not thread-safe: <see cref="KvStore"/> guards it.
 /// </summary>
 internal sealed class KeyDirectory
@@ -126,6 +127,15 @@ internal sealed class KeyDirectory
         }
 
         return true;
+    }
+
+    /// <summary>Drops the growth slack of the entry array (after a rebuild, when the size is known).</summary>
+    public void TrimExcess()
+    {
+        if (_entries.Length > _count + 4)
+        {
+            Array.Resize(ref _entries, Math.Max(_count, 4));
+        }
     }
 
     /// <summary>The key of entry <paramref name="index"/> (0 ≤ index &lt; Count); valid until the next change.</summary>

@@ -101,6 +101,7 @@ public sealed class KvStore : IDisposable
         options ??= new KvStoreOptions();
         var projection = new Projection();
         var log = RecordLog.Open(directory, options.Log, projection);
+        projection.Keys.TrimExcess();
         return new KvStore(log.Directory, log, projection.Keys, log.RecoveryReport, options.ReadHandleCapacity);
     }
 
@@ -122,6 +123,7 @@ public sealed class KvStore : IDisposable
             projection.Visit(scanner);
         }
 
+        projection.Keys.TrimExcess();
         return new KvStore(reader.Directory, null, projection.Keys, scanner.Report, ReadHandlePool.DefaultCapacity);
     }
 

@@ -43,11 +43,10 @@ internal sealed class ReadHandlePool : IDisposable
     /// </summary>
     public int ReadAt(uint segment, long offset, Span<byte> destination)
     {
-        var handle = Rent(segment);
         bool added = false;
+        var handle = Rent(segment, ref added);
         try
         {
-            handle.DangerousAddRef(ref added);
             int total = 0;
             while (total < destination.Length)
             {
@@ -76,7 +75,11 @@ internal sealed class ReadHandlePool : IDisposable
         }
     }
 
-    private SafeFileHandle Rent(uint segment)
+    /// <summary>
+    /// Returns the segment's handle with a reference already taken (<paramref name="added"/>), taken while
+    /// the pool's lock is held so that no concurrent eviction can dispose it first.
+    /// </summary>
+    private SafeFileHandle Rent(uint segment, ref bool added)
     {
         lock (_gate)
         {
@@ -91,6 +94,7 @@ internal sealed class ReadHandlePool : IDisposable
                         _lru.AddLast(node);
                     }
 
+                    node.Value.Handle.DangerousAddRef(ref added);
                     return node.Value.Handle;
                 }
             }
@@ -109,6 +113,7 @@ internal sealed class ReadHandlePool : IDisposable
 
         if (_capacity == 0)
         {
+            opened.DangerousAddRef(ref added);
             return opened;
         }
 
@@ -125,6 +130,7 @@ internal sealed class ReadHandlePool : IDisposable
                 if (s == segment)
                 {
                     opened.Dispose();   // another thread opened it meanwhile
+                    h.DangerousAddRef(ref added);
                     return h;
                 }
             }
@@ -137,6 +143,7 @@ internal sealed class ReadHandlePool : IDisposable
             }
 
             _lru.AddLast((segment, opened));
+            opened.DangerousAddRef(ref added);
             return opened;
         }
     }

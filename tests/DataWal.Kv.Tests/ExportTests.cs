@@ -1,0 +1,272 @@
+using System.Text;
+using System.Text.Json;
+using DataWal.Core;
+using NUnit.Framework;
+using SafeAtomic;
+using TestSupport;
+using static DataWal.Kv.Tests.TestUtil;
+
+namespace DataWal.Kv.Tests;
+
+/// <summary>
+/// <see cref="KvStore.ExportJsonl"/> (spec §5.4; upstream <c>tests/datawal.rs</c> 9): exact line format,
+/// bytewise order, padded standard base64, and the atomic-file protocol (replacement, parents, no temp
+/// files, failures leave the old file).
+/// </summary>
+public class ExportTests
+{
+    [Test]
+    public void Export_jsonl_contains_live_keys_only()
+    {
+        using var dir = new TempDir();
+        using var kv = KvStore.Open(dir["src"]);
+        kv.Put("a"u8, "alpha"u8);
+        kv.Put("b"u8, "beta"u8);
+        kv.Put("a"u8, "alpha2"u8);
+        kv.Delete("b"u8);
+        kv.ExportJsonl(dir["export.jsonl"]);
+
+        var lines = File.ReadAllLines(dir["export.jsonl"]);
+        Assert.That(lines, Has.Length.EqualTo(1));
+        using var json = JsonDocument.Parse(lines[0]);
+        Assert.That(S(Convert.FromBase64String(json.RootElement.GetProperty("key_b64").GetString()!)), Is.EqualTo("a"));
+        Assert.That(S(Convert.FromBase64String(json.RootElement.GetProperty("value_b64").GetString()!)), Is.EqualTo("alpha2"));
+    }
+
+    [Test]
+    public void Empty_store_exports_an_empty_file()
+    {
+        using var dir = new TempDir();
+        using var kv = KvStore.Open(dir["src"]);
+        kv.Put("k"u8, "v"u8);
+        kv.Delete("k"u8);
+        kv.ExportJsonl(dir["export.jsonl"]);
+
+        Assert.That(File.Exists(dir["export.jsonl"]), Is.True);
+        Assert.That(new FileInfo(dir["export.jsonl"]).Length, Is.Zero);
+    }
+
+    [Test]
+    public void Lines_are_sorted_bytewise_unsigned_with_the_shorter_prefix_first()
+    {
+        byte[][] keys = [[0xFF], [0x80, 0x01], [0x80], B("ab"), B("a"), B("b"), [0x00], [], B("B"), [0x7F]];
+        using var dir = new TempDir();
+        using (var kv = KvStore.Open(dir["src"]))
+        {
+            foreach (var key in keys)
+            {
+                kv.Put(key, [.. key, 0x2A]);
+            }
+
+            kv.ExportJsonl(dir["export.jsonl"]);
+        }
+
+        string[] order = ["", "00", "42", "61", "6162", "62", "7f", "80", "8001", "ff"];
+        string expected = string.Concat(order.Select(h => Convert.FromHexString(h)).Select(k => JsonLine(k, [.. k, 0x2A])));
+        Assert.That(File.ReadAllText(dir["export.jsonl"], Encoding.ASCII), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void Base64_is_standard_and_padded()
+    {
+        using var dir = new TempDir();
+        using (var kv = KvStore.Open(dir["src"]))
+        {
+            kv.Put("0"u8, ""u8);
+            kv.Put("1"u8, "f"u8);
+            kv.Put("2"u8, "fo"u8);
+            kv.Put("3"u8, "foo"u8);
+            kv.Put("4"u8, "foob"u8);
+            kv.Put("5"u8, [0xFB, 0xFF]);        // '+' and '/' in the standard alphabet
+            kv.Put([0xFB, 0xEF, 0xFF], [0xFF]);
+            kv.ExportJsonl(dir["export.jsonl"]);
+        }
+
+        Assert.That(File.ReadAllText(dir["export.jsonl"], Encoding.ASCII), Is.EqualTo(
+            "{\"key_b64\":\"MA==\",\"value_b64\":\"\"}\n" +
+            "{\"key_b64\":\"MQ==\",\"value_b64\":\"Zg==\"}\n" +
+            "{\"key_b64\":\"Mg==\",\"value_b64\":\"Zm8=\"}\n" +
+            "{\"key_b64\":\"Mw==\",\"value_b64\":\"Zm9v\"}\n" +
+            "{\"key_b64\":\"NA==\",\"value_b64\":\"Zm9vYg==\"}\n" +
+            "{\"key_b64\":\"NQ==\",\"value_b64\":\"+/8=\"}\n" +
+            "{\"key_b64\":\"++//\",\"value_b64\":\"/w==\"}\n"));
+    }
+
+    [Test]
+    public void Every_line_parses_and_round_trips_including_a_value_larger_than_the_line_buffer()
+    {
+        using var dir = new TempDir();
+        var rng = new Random(3);
+        var model = new List<KeyValuePair<byte[], byte[]>>();
+        using (var kv = KvStore.Open(dir["src"]))
+        {
+            foreach (int size in new[] { 0, 1, 57, 1000, 100_000, 300_000, 2_000_000 })
+            {
+                var key = new byte[rng.Next(1, 40)];
+                rng.NextBytes(key);
+                var value = new byte[size];
+                rng.NextBytes(value);
+                kv.Put(key, value);
+                model.Add(new(key, value));
+            }
+
+            kv.ExportJsonl(dir["export.jsonl"]);
+        }
+
+        var exported = new List<KeyValuePair<byte[], byte[]>>();
+        foreach (string line in File.ReadAllLines(dir["export.jsonl"]))
+        {
+            using var json = JsonDocument.Parse(line);
+            Assert.That(json.RootElement.EnumerateObject().Select(p => p.Name), Is.EqualTo(new[] { "key_b64", "value_b64" }));
+            exported.Add(new(
+                Convert.FromBase64String(json.RootElement.GetProperty("key_b64").GetString()!),
+                Convert.FromBase64String(json.RootElement.GetProperty("value_b64").GetString()!)));
+        }
+
+        Assert.That(HexMap(exported), Is.EqualTo(HexMap(model)));
+        Assert.That(exported.Select(p => p.Key).ToList(), Is.Ordered.Using<byte[]>(Comparer<byte[]>.Create(CompareBytes)));
+    }
+
+    [Test]
+    public void Export_replaces_an_existing_file_atomically()
+    {
+        using var dir = new TempDir();
+        string path = dir["export.jsonl"];
+        File.WriteAllText(path, new string('x', 10_000) + "\n");
+        using var kv = KvStore.Open(dir["src"]);
+        kv.Put("k"u8, "v"u8);
+
+        kv.ExportJsonl(path);
+
+        Assert.That(File.ReadAllText(path), Is.EqualTo(JsonLine(B("k"), B("v"))), "the whole old file is gone, not overwritten in place");
+        Assert.That(AtomicFile.FindTempFiles(dir.Path), Is.Empty);
+        Assert.That(Directory.GetFiles(dir.Path).Select(Path.GetFileName), Is.EqualTo(new[] { "export.jsonl" }));
+    }
+
+    [Test]
+    public void Export_creates_missing_parent_directories()
+    {
+        using var dir = new TempDir();
+        string path = Path.Combine(dir.Path, "a", "b", "c", "export.jsonl");
+        using var kv = KvStore.Open(dir["src"]);
+        kv.Put("k"u8, "v"u8);
+
+        kv.ExportJsonl(path);
+
+        Assert.That(File.ReadAllText(path), Is.EqualTo(JsonLine(B("k"), B("v"))));
+        Assert.That(Directory.GetFileSystemEntries(Path.GetDirectoryName(path)!).Select(Path.GetFileName), Is.EqualTo(new[] { "export.jsonl" }),
+            "no temp file left");
+    }
+
+    [Test]
+    public void Export_to_a_bare_file_name_writes_into_the_current_directory()
+    {
+        using var dir = new TempDir();
+        using var kv = KvStore.Open(dir["src"]);
+        kv.Put("k"u8, "v"u8);
+        string previous = Environment.CurrentDirectory;
+        Environment.CurrentDirectory = dir.Path;
+        try
+        {
+            kv.ExportJsonl("bare.jsonl");   // upstream's quirk: the parent is "" and its fsync fails
+        }
+        finally
+        {
+            Environment.CurrentDirectory = previous;
+        }
+
+        Assert.That(File.ReadAllText(dir["bare.jsonl"]), Is.EqualTo(JsonLine(B("k"), B("v"))));
+        Assert.That(AtomicFile.FindTempFiles(dir.Path), Is.Empty);
+    }
+
+    [Test]
+    public void Export_does_not_modify_the_source()
+    {
+        using var dir = new TempDir();
+        using var kv = KvStore.Open(dir["src"]);
+        kv.Put("a"u8, "1"u8);
+        kv.Log.Rotate();
+        kv.Put("b"u8, "2"u8);
+        kv.Delete("a"u8);
+        kv.Fsync();
+        var before = Tree(dir["src"]);
+
+        kv.ExportJsonl(dir["export.jsonl"]);
+
+        Assert.That(Tree(dir["src"]), Is.EqualTo(before));
+        Assert.That(Dump(kv), Is.EqualTo(HexMap([new(B("b"), B("2"))])));
+    }
+
+    [TestCase(Call.Fsync)]
+    [TestCase(Call.Write)]
+    [TestCase(Call.Rename)]
+    public void Injected_failure_leaves_the_old_export_intact_and_no_temp(Call call)
+    {
+        using var dir = new TempDir();
+        string path = dir["export.jsonl"];
+        File.WriteAllText(path, "old export\n");
+        using var kv = KvStore.Open(dir["src"]);
+        kv.Put("k"u8, "v"u8);
+        kv.Fsync();
+
+        using (var faults = FaultInjector.Install())
+        {
+            // Only the export's own files: its temp file (and, for a rename, the export path it targets).
+            faults.Fail(call, Errno.EIO, path: p => p is not null && Path.GetDirectoryName(p) == dir.Path);
+            var e = Assert.Throws(Is.InstanceOf<IOException>(), () => kv.ExportJsonl(path));
+            Assert.That(e, Is.InstanceOf<SafeAtomicException>().Or.InstanceOf<DataWalException>());
+            Assert.That(faults.Calls.Any(c => c.Call == call && Path.GetDirectoryName(c.Path) == dir.Path), Is.True, $"the {call} was reached");
+        }
+
+        Assert.That(File.ReadAllText(path), Is.EqualTo("old export\n"));
+        Assert.That(AtomicFile.FindTempFiles(dir.Path), Is.Empty);
+        Assert.That(Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal),
+            Is.EqualTo(new[] { "export.jsonl", "src" }));
+
+        // The store is unaffected and a retry succeeds.
+        Assert.That(kv.Log.IsPoisoned, Is.False);
+        kv.ExportJsonl(path);
+        Assert.That(File.ReadAllText(path), Is.EqualTo(JsonLine(B("k"), B("v"))));
+    }
+
+    [Test]
+    public void Corrupt_value_aborts_the_export_leaving_the_old_file_and_no_temp()
+    {
+        using var dir = new TempDir();
+        string path = dir["export.jsonl"];
+        File.WriteAllText(path, "old export\n");
+        using var kv = KvStore.Open(dir["src"]);
+        kv.Put("a"u8, "fine"u8);
+        kv.Put("b"u8, "will rot"u8);
+        FlipByte(Seg(dir["src"], 1), (long)kv.RefOf("b"u8)!.Value.Offset + WireFormat.HeaderLength + 2);
+
+        var e = Assert.Throws<CorruptRecordException>(() => kv.ExportJsonl(path));
+        Assert.That(e!.Message, Does.Contain("CRC mismatch"));
+        Assert.That(File.ReadAllText(path), Is.EqualTo("old export\n"));
+        Assert.That(AtomicFile.FindTempFiles(dir.Path), Is.Empty);
+    }
+
+    [Test]
+    public void Export_from_a_read_only_store_matches_the_writer_export()
+    {
+        using var dir = new TempDir();
+        using (var kv = KvStore.Open(dir["src"]))
+        {
+            for (int i = 0; i < 50; i++)
+            {
+                kv.Put(B($"key{i}"), B($"value{i}"));
+            }
+
+            kv.ExportJsonl(dir["writer.jsonl"]);
+        }
+
+        var before = Tree(dir["src"]);
+        using (var ro = KvStore.OpenReadOnly(dir["src"]))
+        {
+            ro.ExportJsonl(dir["reader.jsonl"]);
+        }
+
+        Assert.That(File.ReadAllBytes(dir["reader.jsonl"]), Is.EqualTo(File.ReadAllBytes(dir["writer.jsonl"])));
+        Assert.That(Tree(dir["src"]), Is.EqualTo(before));
+    }
+}
