@@ -1,27 +1,225 @@
 using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using System.Reflection;
+using DataWal.Core;
 
 namespace DataWal.Cli;
 
 /// <summary>Entry point of the <c>datawal</c> tool.</summary>
 public static class Program
 {
-    /// <summary>Parses the command line and runs the chosen command.</summary>
+    /// <summary>Runs the tool on the process's console.</summary>
     /// <param name="args">Command-line arguments.</param>
-    /// <returns>The process exit code.</returns>
-    public static int Main(string[] args)
+    /// <returns>The process exit code (see <see cref="ExitCodes"/>).</returns>
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>
+    /// Parses <paramref name="args"/> and runs the chosen command in-process: results go to
+    /// <paramref name="stdout"/>, diagnostics to <paramref name="stderr"/>. Never throws for a failing
+    /// command and never prints a stack trace: every failure is a message and an exit code. Progress is
+    /// shown only when <paramref name="stderr"/> is the process's own stderr and that is a terminal.
+    /// </summary>
+    /// <param name="args">Command-line arguments, e.g. <c>["--json", "scan", "./store"]</c>.</param>
+    /// <param name="stdout">Receives the command's output.</param>
+    /// <param name="stderr">Receives errors, hints and progress.</param>
+    /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var root = new RootCommand("datawal: crash-safe append-only logs and key/value stores");
-
-        var dirArgument = new Argument<string?>("dir")
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        bool terminal = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+        try
         {
-            Description = "Directory to work in (default: a fresh temporary directory, removed afterwards).",
-            Arity = ArgumentArity.ZeroOrOne,
-        };
-        var demo = new Command("demo", "Show the crash-safe primitives at work in a scratch directory.");
-        demo.Arguments.Add(dirArgument);
-        demo.SetAction(parse => DemoCommand.Run(parse.GetValue(dirArgument), Console.Out));
-        root.Subcommands.Add(demo);
+            return new App(stdout, stderr, terminal).Invoke(args);
+        }
+        finally
+        {
+            stdout.Flush();
+            stderr.Flush();
+        }
+    }
 
-        return root.Parse(args).Invoke();
+    /// <summary>The tool's version (the assembly's informational version without build metadata).</summary>
+    public static string Version
+    {
+        get
+        {
+            string? version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
+            version ??= typeof(Program).Assembly.GetName().Version?.ToString() ?? "0.0.0";
+            int plus = version.IndexOf('+', StringComparison.Ordinal);
+            return plus >= 0 ? version[..plus] : version;
+        }
+    }
+}
+
+/// <summary>The command tree of one invocation, bound to its output writers.</summary>
+internal sealed class App
+{
+    private readonly TextWriter _out;
+    private readonly TextWriter _err;
+    private readonly bool _terminal;
+    private readonly Dictionary<Command, string[]> _examples = [];
+
+    public App(TextWriter output, TextWriter error, bool terminal)
+    {
+        _out = output;
+        _err = error;
+        _terminal = terminal;
+        Json = new Option<bool>("--json")
+        {
+            Description = "Machine-readable output: one compact JSON object per line (schema datawal.cli.v1). Accepted before or after the command.",
+            Recursive = true,
+            Arity = ArgumentArity.Zero,
+        };
+    }
+
+    /// <summary>The global <c>--json</c> flag.</summary>
+    public Option<bool> Json { get; }
+
+    public int Invoke(string[] args)
+    {
+        var root = BuildRoot();
+        var parse = root.Parse(args);
+        if (parse.Action is ParseErrorAction)
+        {
+            foreach (var error in parse.Errors)
+            {
+                _err.Write($"datawal: error: {error.Message}\n");
+            }
+
+            string command = parse.CommandResult.Command is RootCommand ? "" : parse.CommandResult.Command.Name + " ";
+            _err.Write($"Run 'datawal {command}--help' for usage.\n");
+            return ExitCodes.Error;
+        }
+
+        var configuration = new InvocationConfiguration
+        {
+            Output = _out,
+            Error = _err,
+            EnableDefaultExceptionHandler = false,
+        };
+        try
+        {
+            return parse.Invoke(configuration);
+        }
+        catch (Exception e)
+        {
+            // Only reached by exceptions outside a command body (those are handled in Bind).
+            _err.Write($"datawal: error: {e.Message}\n");
+            return ExitCodes.Error;
+        }
+    }
+
+    /// <summary>Sets a command's action: builds its context and turns every failure into a message and an exit code.</summary>
+    public void Bind(Command command, Func<ParseResult, CliContext, int> body, params string[] examples)
+    {
+        _examples[command] = examples;
+        command.SetAction(parse =>
+        {
+            var context = new CliContext(_out, _err, parse.GetValue(Json), _terminal);
+            try
+            {
+                return body(parse, context);
+            }
+            catch (CliException e)
+            {
+                context.ErrorLine($"datawal: error: {e.Message}");
+                return e.ExitCode;
+            }
+            catch (CorruptRecordException e)
+            {
+                context.ErrorLine($"datawal: error: {e.Message}");
+                return ExitCodes.Corrupt;
+            }
+            catch (Exception e)
+            {
+                context.ErrorLine($"datawal: error: {e.Message}");
+                return ExitCodes.Error;
+            }
+            finally
+            {
+                context.Out.Flush();
+            }
+        });
+    }
+
+    private RootCommand BuildRoot()
+    {
+        var root = new RootCommand(
+            "datawal: inspect, verify, export and compact DataWal stores (crash-safe append-only logs and key/value stores).\n" +
+            "Inspection is read-only for real: it takes no lock, works beside a live writer, and never creates or changes a file.\n" +
+            "Exit codes: 0 ok, 1 usage or environment error, 2 damaged tail on the last segment or get miss, 3 corruption.");
+        root.Options.Add(Json);
+        root.Subcommands.Add(ScanCommand.Create(this));
+        root.Subcommands.Add(GetCommand.Create(this));
+        root.Subcommands.Add(ReportCommand.Create(this));
+        root.Subcommands.Add(VerifyCommand.Create(this));
+        root.Subcommands.Add(DumpCommand.Create(this));
+        root.Subcommands.Add(CheckCommand.Create(this));
+        root.Subcommands.Add(ExportCommand.Create(this));
+        root.Subcommands.Add(CompactCommand.Create(this));
+        root.Subcommands.Add(DemoCommand.Create(this));
+        root.Subcommands.Add(DoctorCommand.Create(this));
+        _examples[root] =
+        [
+            "datawal demo",
+            "datawal scan ./store --limit 20",
+            "datawal --json report ./store",
+            "datawal get ./store --key user:1",
+            "datawal doctor /var/lib/myapp",
+        ];
+
+        foreach (var option in root.Options)
+        {
+            switch (option)
+            {
+                case HelpOption help when help.Action is HelpAction inner:
+                    help.Action = new HelpWithExamples(inner, _examples);
+                    break;
+                case VersionOption version:
+                    version.Action = new VersionAction();
+                    break;
+            }
+        }
+
+        return root;
+    }
+
+    /// <summary>The default help, followed by an Examples section for the command.</summary>
+    private sealed class HelpWithExamples(HelpAction inner, Dictionary<Command, string[]> examples) : SynchronousCommandLineAction
+    {
+        public override bool ClearsParseErrors => true;
+
+        public override int Invoke(ParseResult parseResult)
+        {
+            int code = inner.Invoke(parseResult);
+            var output = parseResult.InvocationConfiguration.Output;
+            if (examples.TryGetValue(parseResult.CommandResult.Command, out var lines) && lines.Length > 0)
+            {
+                output.Write("Examples:\n");
+                foreach (var line in lines)
+                {
+                    output.Write("  " + line + "\n");
+                }
+
+                output.Write("\n");
+            }
+
+            return code;
+        }
+    }
+
+    /// <summary><c>--version</c>: <c>datawal X.Y.Z</c>.</summary>
+    private sealed class VersionAction : SynchronousCommandLineAction
+    {
+        public override bool ClearsParseErrors => true;
+
+        public override int Invoke(ParseResult parseResult)
+        {
+            parseResult.InvocationConfiguration.Output.Write($"datawal {Program.Version}\n");
+            return ExitCodes.Ok;
+        }
     }
 }

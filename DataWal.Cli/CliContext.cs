@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace DataWal.Cli;
+
+/// <summary>
+/// What a command writes to: stdout for results, stderr for diagnostics and progress, and whether the
+/// output is JSON. Lines end in <c>\n</c> on every platform (upstream's <c>println!</c>).
+/// </summary>
+internal sealed class CliContext
+{
+    public CliContext(TextWriter output, TextWriter error, bool json, bool stderrIsTerminal)
+    {
+        Out = output;
+        Err = error;
+        Json = json;
+        ProgressEnabled = stderrIsTerminal && !json;
+    }
+
+    public TextWriter Out { get; }
+
+    public TextWriter Err { get; }
+
+    public bool Json { get; }
+
+    /// <summary>Progress is shown only on an interactive stderr and never in JSON mode.</summary>
+    public bool ProgressEnabled { get; }
+
+    public void Line(string text) => Out.Write(text + "\n");
+
+    /// <summary>A <c>label: value</c> line with the label padded to <paramref name="width"/> characters.</summary>
+    public void Field(string label, object value, int width) =>
+        Line(label.PadRight(width) + Convert.ToString(value, CultureInfo.InvariantCulture));
+
+    public void ErrorLine(string text) => Err.Write(text + "\n");
+
+    public ProgressLine Progress() => new(ProgressEnabled ? Err : null);
+}
+
+/// <summary>A single, throttled status line on stderr (carriage return, no newline), erased when disposed.</summary>
+internal sealed class ProgressLine : IDisposable
+{
+    private static readonly long Interval = Stopwatch.Frequency / 10;
+
+    private readonly TextWriter? _writer;
+    private long _lastTick;
+    private int _width;
+
+    public ProgressLine(TextWriter? writer) => _writer = writer;
+
+    public bool Enabled => _writer is not null;
+
+    /// <summary>Shows <paramref name="text"/> unless the last update was less than 100 ms ago (or <paramref name="force"/>).</summary>
+    public void Update(Func<string> text, bool force = false)
+    {
+        if (_writer is null)
+        {
+            return;
+        }
+
+        long now = Stopwatch.GetTimestamp();
+        if (!force && _lastTick != 0 && now - _lastTick < Interval)
+        {
+            return;
+        }
+
+        _lastTick = now;
+        string line = text();
+        _writer.Write("\r" + line.PadRight(_width));
+        _width = line.Length;
+        _writer.Flush();
+    }
+
+    public void Dispose()
+    {
+        if (_writer is not null && _width > 0)
+        {
+            _writer.Write("\r" + new string(' ', _width) + "\r");
+            _writer.Flush();
+            _width = 0;
+        }
+    }
+}
+
+/// <summary>An error the command reports as <c>datawal: error: &lt;message&gt;</c> with the given exit code.</summary>
+internal sealed class CliException : Exception
+{
+    public CliException(string message, int exitCode = ExitCodes.Error, Exception? inner = null)
+        : base(message, inner)
+    {
+        ExitCode = exitCode;
+    }
+
+    public int ExitCode { get; }
+}

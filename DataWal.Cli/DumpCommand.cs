@@ -1,0 +1,57 @@
+using System.CommandLine;
+using DataWal.Core;
+
+namespace DataWal.Cli;
+
+/// <summary>
+/// <c>dump STORE</c>: frame headers only (never payload bytes). Exit 0 even with a damaged tail (as
+/// upstream); on corruption the frames before it are printed, then the error and exit 3.
+/// </summary>
+internal static class DumpCommand
+{
+    public static Command Create(App app)
+    {
+        var store = CommonOptions.Store();
+        var limit = CommonOptions.Limit("frames");
+        var bytes = CommonOptions.Bytes();
+        var noTruncate = CommonOptions.NoTruncate();
+        var command = new Command("dump", "Print frame headers (segment, offset, length, type, txid, key, sizes), never payloads (read-only).")
+        {
+            store, limit, bytes, noTruncate,
+        };
+        app.Bind(
+            command,
+            (parse, context) => Run(context, parse.GetValue(store)!, parse.GetValue(limit), CommonOptions.Mode(parse.GetValue(bytes)), CommonOptions.Truncation(parse.GetValue(noTruncate))),
+            "datawal dump ./store",
+            "datawal dump ./store --limit 5 --bytes hex",
+            "datawal --json dump ./store");
+        return command;
+    }
+
+    public static int Run(CliContext context, string store, ulong? limit, BytesMode mode, int? truncate)
+    {
+        var reader = Store.OpenReader(context, store);
+        ulong emitted = 0;
+        try
+        {
+            foreach (var record in reader.ScanIter())
+            {
+                if (limit is ulong max && emitted >= max)
+                {
+                    continue;
+                }
+
+                context.Line(context.Json ? JsonLines.Frame(record) : HumanFormat.DumpLine(record, mode, truncate));
+                emitted++;
+            }
+        }
+        catch (CorruptRecordException e)
+        {
+            context.Out.Flush();
+            context.ErrorLine($"datawal: dump: mid-stream error: {e.Message}");
+            return ExitCodes.Corrupt;
+        }
+
+        return ExitCodes.Ok;
+    }
+}

@@ -1,0 +1,105 @@
+using System.CommandLine;
+using SafeAtomic;
+
+namespace DataWal.Cli;
+
+/// <summary>
+/// <c>export STORE OUTFILE</c>: the live key/value pairs as JSON lines <c>{"key_b64":…,"value_b64":…}</c>,
+/// sorted by key, written atomically and durably. Refuses an existing OUTFILE (exit 1) — also when one
+/// appears while the export runs — and never touches the store.
+/// </summary>
+internal static class ExportCommand
+{
+    public const int LabelWidth = 17;
+
+    public static Command Create(App app)
+    {
+        var store = CommonOptions.Store();
+        var outfile = new Argument<string>("outfile") { Description = "The JSONL file to create (must not exist; missing parent directories are created)." };
+        var command = new Command("export", "Write the live keys and values as JSON lines to a new file (the store is not touched).") { store, outfile };
+        app.Bind(
+            command,
+            (parse, context) => Run(context, parse.GetValue(store)!, parse.GetValue(outfile)!),
+            "datawal export ./store ./store.jsonl",
+            "datawal --json export ./store /backups/store-2026-01-01.jsonl");
+        return command;
+    }
+
+    public static int Run(CliContext context, string store, string outfile)
+    {
+        if (Path.Exists(outfile))
+        {
+            context.ErrorLine($"datawal: export: refuses to overwrite existing file: {outfile}");
+            return ExitCodes.Error;
+        }
+
+        using var kv = Store.OpenKv(context, store);
+        long records = kv.Count;
+        string target = Path.GetFullPath(outfile);
+        string directory = Path.GetDirectoryName(target)!;
+        // Export to a temp name beside the target, then rename without replacing: an OUTFILE created by
+        // someone else in the meantime is never overwritten. The name follows SafeAtomic's temp-file
+        // convention, so AtomicFile.FindTempFiles lists it if a crash leaves it behind.
+        string temp = Path.Combine(directory, "." + Path.GetFileName(target) + "." + Guid.NewGuid().ToString("N")[..16] + ".tmp");
+        using (var progress = context.Progress())
+        {
+            progress.Update(() => $"export: writing {records:N0} keys to {outfile} ...", force: true);
+            try
+            {
+                kv.ExportJsonl(temp);
+                AtomicFile.RenameAtomic(temp, target, overwrite: false);
+            }
+            catch (AlreadyExistsException)
+            {
+                progress.Dispose();
+                context.ErrorLine($"datawal: export: refuses to overwrite existing file: {outfile}");
+                return ExitCodes.Error;
+            }
+            catch (DataWal.Core.CorruptRecordException e)
+            {
+                throw new CliException($"export jsonl to {outfile}: {e.Message}", ExitCodes.Corrupt, e);
+            }
+            catch (Exception e) when (e is not CliException)
+            {
+                throw new CliException($"export jsonl to {outfile}: {e.Message}", ExitCodes.Error, e);
+            }
+            finally
+            {
+                TryDelete(temp);
+            }
+        }
+
+        long bytes = new FileInfo(target).Length;
+        if (context.Json)
+        {
+            context.Line(JsonLines.Export(outfile, records, bytes));
+        }
+        else
+        {
+            context.Field("schema:", JsonLines.Schema, LabelWidth);
+            context.Field("kind:", "export", LabelWidth);
+            context.Field("outfile:", outfile, LabelWidth);
+            context.Field("records_written:", records, LabelWidth);
+            context.Field("bytes_written:", bytes, LabelWidth);
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            if (File.Exists(path))
+            {
+                File.Delete(path);
+            }
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}

@@ -1,0 +1,166 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using DataWal.Core;
+using DataWal.Kv;
+
+namespace DataWal.Cli;
+
+/// <summary>
+/// The <c>--json</c> output, schema <c>datawal.cli.v1</c>: one compact object per line, properties in
+/// upstream's order (<c>schema</c>, <c>kind</c>, then the kind's fields), bytes as standard padded base64.
+/// Written with <see cref="Utf8JsonWriter"/> property by property so the order is explicit.
+/// </summary>
+internal static class JsonLines
+{
+    public const string Schema = "datawal.cli.v1";
+
+    // The default encoder escapes '+' (and other HTML-sensitive characters) as \u002B; serde_json only
+    // escapes '"', '\' and control characters, and base64 is full of '+'.
+    private static readonly JsonWriterOptions Options = new()
+    {
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Indented = false,
+        SkipValidation = false,
+    };
+
+    public static string Record(Record r) => Write("record", w =>
+    {
+        w.WriteNumber("segment", r.Segment);
+        w.WriteNumber("offset", r.Offset);
+        w.WriteNumber("len", r.Length);
+        w.WriteString("record_type", TypeName(r.Type));
+        w.WriteNumber("txid", r.TxId);
+        w.WriteBase64String("key_base64", r.Key.Span);
+        w.WriteBase64String("payload_base64", r.Payload.Span);
+    });
+
+    public static string Frame(Record r) => Write("frame", w =>
+    {
+        w.WriteNumber("segment", r.Segment);
+        w.WriteNumber("offset", r.Offset);
+        w.WriteNumber("len", r.Length);
+        w.WriteString("record_type", TypeName(r.Type));
+        w.WriteNumber("txid", r.TxId);
+        w.WriteNumber("key_len", r.Key.Length);
+        w.WriteNumber("payload_len", r.Payload.Length);
+    });
+
+    public static string Value(byte[] key, byte[] value) => Write("value", w =>
+    {
+        w.WriteBase64String("key_base64", key);
+        w.WriteBase64String("value_base64", value);
+        w.WriteNumber("value_len", value.Length);
+    });
+
+    public static string Miss(byte[] key) => Write("miss", w => w.WriteBase64String("key_base64", key));
+
+    public static string Report(RecoveryReport r) => Write("report", w =>
+    {
+        w.WriteNumber("files_scanned", r.FilesScanned);
+        w.WriteNumber("records_replayed", r.RecordsReplayed);
+        w.WriteNumber("tail_truncated", r.TailTruncated);
+        w.WriteNumber("tail_bytes_discarded", r.TailBytesDiscarded);
+        w.WriteNumber("mid_stream_errors", r.MidStreamErrors);
+        w.WriteNumber("unsupported_versions", r.UnsupportedVersions);
+        w.WriteNumber("last_txid_seen", r.LastTxIdSeen);
+    });
+
+    public static string Verify(long framesChecked, RecoveryReport r, uint lastSegment, ulong lastOffset) => Write("verify", w =>
+    {
+        w.WriteNumber("frames_checked", framesChecked);
+        w.WriteNumber("crc_failures", 0);
+        w.WriteNumber("tail_truncated", r.TailTruncated);
+        w.WriteNumber("tail_bytes_discarded", r.TailBytesDiscarded);
+        w.WriteNumber("last_segment", lastSegment);
+        w.WriteNumber("last_offset", lastOffset);
+    });
+
+    public static string Check(long keysChecked, RecoveryReport r) => Write("check", w =>
+    {
+        w.WriteNumber("keys_checked", keysChecked);
+        w.WriteNumber("tail_truncated", r.TailTruncated);
+        w.WriteNumber("tail_bytes_discarded", r.TailBytesDiscarded);
+        w.WriteNumber("mid_stream_errors", r.MidStreamErrors);
+        w.WriteNumber("unsupported_versions", r.UnsupportedVersions);
+    });
+
+    public static string Export(string outfile, long recordsWritten, long bytesWritten) => Write("export", w =>
+    {
+        w.WriteString("outfile", outfile);
+        w.WriteNumber("records_written", recordsWritten);
+        w.WriteNumber("bytes_written", bytesWritten);
+    });
+
+    public static string Compact(string target, CompactionStats stats) => Write("compact", w =>
+    {
+        w.WriteString("target", target);
+        w.WriteNumber("live_keys", stats.LiveKeys);
+        w.WriteNumber("records_written", stats.RecordsWritten);
+        w.WriteNumber("bytes_written", stats.BytesWritten);
+    });
+
+    public static string Doctor(DoctorFindings f) => Write("doctor", w =>
+    {
+        w.WriteString("dir", f.Directory);
+        w.WriteString("fs_type", f.FileSystemType);
+        w.WriteString("mount_point", f.MountPoint);
+        w.WriteBoolean("fsync_ok", f.FsyncError is null);
+        w.WriteString("fsync_error", f.FsyncError);
+        w.WriteBoolean("dir_fsync_ok", f.DirectoryFsyncError is null);
+        w.WriteString("dir_fsync_error", f.DirectoryFsyncError);
+        if (f.FsyncMedianMicroseconds is double median)
+        {
+            w.WriteNumber("fsync_median_us", Math.Round(median, 1));
+        }
+        else
+        {
+            w.WriteNull("fsync_median_us");
+        }
+
+        w.WriteNumber("fsync_samples", f.FsyncSamples);
+        if (f.FreeBytes is long free)
+        {
+            w.WriteNumber("free_bytes", free);
+        }
+        else
+        {
+            w.WriteNull("free_bytes");
+        }
+
+        w.WriteNumber("segments", f.Segments);
+        w.WriteBoolean("locked", f.Locked);
+        w.WriteStartArray("warnings");
+        foreach (var warning in f.Warnings)
+        {
+            w.WriteStringValue(warning);
+        }
+
+        w.WriteEndArray();
+    });
+
+    /// <summary>The upstream names of the record types (Rust's <c>Debug</c> of the enum).</summary>
+    public static string TypeName(RecordType type) => type switch
+    {
+        RecordType.Raw => "Raw",
+        RecordType.Put => "Put",
+        RecordType.Delete => "Delete",
+        _ => type.ToString(),
+    };
+
+    private static string Write(string kind, Action<Utf8JsonWriter> fields)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer, Options))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("schema", Schema);
+            writer.WriteString("kind", kind);
+            fields(writer);
+            writer.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+}

@@ -1,0 +1,37 @@
+using System.Globalization;
+using BenchmarkDotNet.Running;
+
+namespace DataWal.Benchmarks;
+
+/// <summary>
+/// Entry point.
+/// <list type="bullet">
+/// <item><c>[--full] [BenchmarkDotNet options, e.g. --filter *Append*]</c>: the BenchmarkDotNet suite (short runs unless --full).</item>
+/// <item><c>measure [--keys N]</c>: one-shot figures at N records/keys (default 1,000,000) as a markdown table.</item>
+/// <item><c>measure-open DIR</c> (internal): opens the store in DIR in this fresh process and reports time and memory.</item>
+/// </list>
+/// Data goes under <c>$DATAWAL_BENCH_DIR</c> (default <c>&lt;temp&gt;/datawal-bench</c>).
+/// </summary>
+internal static class Program
+{
+    public static int Main(string[] args)
+    {
+        CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        if (args.Length > 0 && args[0] == "measure")
+        {
+            return Measure.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == Measure.OpenChildMode)
+        {
+            return Measure.RunOpenChild(args[1..]);
+        }
+
+        bool full = args.Contains("--full");
+        string[] rest = args.Where(a => a != "--full").ToArray();
+        BenchEnv.PrintHeader(Console.Out);
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest, BenchConfig.Create(full));
+        return 0;
+    }
+}
