@@ -21,9 +21,18 @@ internal static class JsonlExport
     {
         ArgumentException.ThrowIfNullOrEmpty(outPath);
         string full = Path.GetFullPath(outPath);
-        AtomicFile.CreateDirectories(Path.GetDirectoryName(full)!);
         var live = source.Snapshot(sorted: true);
-        AtomicFile.WriteAtomic(full, stream => WriteLines(source, live, stream, cancellationToken));
+        try
+        {
+            AtomicFile.CreateDirectories(Path.GetDirectoryName(full)!);
+            AtomicFile.WriteAtomic(full, stream => WriteLines(source, live, stream, cancellationToken));
+        }
+        catch (SafeAtomicException e)
+        {
+            // The SafeAtomic exception (inner) tells whether the old file is intact or the new one is
+            // in place but not confirmed durable.
+            throw new DataWal.Core.DataWalException($"datawal: export jsonl to {full}: {e.Message}", e);
+        }
     }
 
     private static void WriteLines(KvStore source, List<(byte[] Key, DataWal.Core.RecordRef Ref)> live, Stream stream, CancellationToken cancellationToken)

@@ -214,7 +214,8 @@ public class ExportTests
             // Only the export's own files: its temp file (and, for a rename, the export path it targets).
             faults.Fail(call, Errno.EIO, path: p => p is not null && Path.GetDirectoryName(p) == dir.Path);
             var e = Assert.Throws(Is.InstanceOf<IOException>(), () => kv.ExportJsonl(path));
-            Assert.That(e, Is.InstanceOf<SafeAtomicException>().Or.InstanceOf<DataWalException>());
+            Assert.That(e, Is.InstanceOf<DataWalException>());
+            Assert.That(e!.InnerException, Is.InstanceOf<NotWrittenException>(), "the old export is intact");
             Assert.That(faults.Calls.Any(c => c.Call == call && Path.GetDirectoryName(c.Path) == dir.Path), Is.True, $"the {call} was reached");
         }
 
