@@ -58,16 +58,20 @@ public static class AtomicFile
     /// the stream it is given (the same protocol, streamed: the content never has to fit in memory).
     /// </summary>
     /// <param name="path">The target file.</param>
-    /// <param name="write">Writes the complete new content. If it throws, nothing changes and its exception propagates.</param>
+    /// <param name="write">
+    /// Writes the complete new content; it may dispose the stream when done (the bytes are kept). If it
+    /// throws, nothing changes and its exception propagates — except SafeAtomic's own I/O errors from the
+    /// stream, which are reported as <see cref="NotWrittenException"/> for the target.
+    /// </param>
     /// <exception cref="NotWrittenException">Nothing changed: the target keeps its previous content.</exception>
     /// <exception cref="DurabilityUnconfirmedException">The new content is visible but the directory fsync failed.</exception>
     public static void WriteAtomic(string path, Action<Stream> write)
     {
         ArgumentNullException.ThrowIfNull(write);
         var pending = PendingFile.Create(path);
+        var stream = new HandleWriteStream(pending.Handle);
         try
         {
-            using var stream = new HandleWriteStream(pending.Handle);
             write(stream);
             stream.Flush();
         }
@@ -80,6 +84,10 @@ public static class AtomicFile
             }
 
             throw;
+        }
+        finally
+        {
+            stream.Release();
         }
 
         pending.Commit(replace: true);
@@ -98,9 +106,9 @@ public static class AtomicFile
         ArgumentNullException.ThrowIfNull(write);
         cancellationToken.ThrowIfCancellationRequested();
         var pending = PendingFile.Create(path);
+        var stream = new HandleWriteStream(pending.Handle);
         try
         {
-            await using var stream = new HandleWriteStream(pending.Handle);
             await write(stream, cancellationToken).ConfigureAwait(false);
             stream.Flush();
         }
@@ -113,6 +121,10 @@ public static class AtomicFile
             }
 
             throw;
+        }
+        finally
+        {
+            stream.Release();
         }
 
         pending.Commit(replace: true, cancellationToken);

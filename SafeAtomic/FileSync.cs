@@ -31,13 +31,13 @@ public static class FileSync
     public static SafeFileHandle Open(string path, FileMode mode, FileAccess access, UnixFileMode? createMode = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        while (true)
+        for (int attempt = 0; ; attempt++)
         {
             try
             {
                 return SystemCalls.Current.Open(path, mode, access, FileShare.ReadWrite, createMode);
             }
-            catch (SystemCallException e) when (e.ErrorNumber == Errno.EINTR)
+            catch (SystemCallException e) when (e.ErrorNumber == Errno.EINTR && attempt < MaxInterruptedRetries)
             {
                 // Interrupted before the file was opened: nothing happened, open again.
             }

@@ -15,6 +15,7 @@ internal sealed class HandleWriteStream : Stream
     private byte[]? _buffer;
     private int _buffered;
     private long _position;
+    private bool _closed;
 
     public HandleWriteStream(SafeFileHandle handle)
     {
@@ -26,7 +27,7 @@ internal sealed class HandleWriteStream : Stream
 
     public override bool CanSeek => false;
 
-    public override bool CanWrite => _buffer is not null;
+    public override bool CanWrite => !_closed && _buffer is not null;
 
     public override long Length => _position + _buffered;
 
@@ -44,7 +45,9 @@ internal sealed class HandleWriteStream : Stream
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
-        var block = _buffer ?? throw new ObjectDisposedException(nameof(HandleWriteStream));
+        ObjectDisposedException.ThrowIf(_closed || _buffer is null, this);
+        var block = _buffer!;
+
         if (buffer.Length >= block.Length)
         {
             Flush();
@@ -103,15 +106,21 @@ internal sealed class HandleWriteStream : Stream
 
     protected override void Dispose(bool disposing)
     {
-        // Disposing does not flush: the atomic-write protocol flushes explicitly, and a body that threw
-        // must not push more bytes into a temp file that is about to be deleted.
+        // A body may dispose the stream it was given (BinaryWriter, GZipStream, `using`): that closes it for
+        // further writes but keeps the buffered bytes, which the protocol still flushes before committing.
+        _closed = true;
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Returns the pooled buffer; called by the protocol once it is done with the stream.</summary>
+    internal void Release()
+    {
+        _closed = true;
         var buffer = _buffer;
         _buffer = null;
         if (buffer is not null)
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
-
-        base.Dispose(disposing);
     }
 }

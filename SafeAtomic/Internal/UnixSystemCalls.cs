@@ -83,6 +83,13 @@ internal sealed partial class UnixSystemCalls : SystemCalls
             }
 
             errno = Stdlib.GetLastError();
+            if (errno == Mono.Unix.Native.Errno.ENOENT && Syscall.lstat(path, out _) == 0)
+            {
+                // Something is at the path that open() cannot follow: a dangling symlink. O_CREAT|O_EXCL keeps
+                // answering EEXIST for it, so going round again would spin forever.
+                throw Error("open", path, errno);
+            }
+
             if (errno is not (Mono.Unix.Native.Errno.ENOENT or Mono.Unix.Native.Errno.EINTR))
             {
                 throw Error("open", path, errno);
