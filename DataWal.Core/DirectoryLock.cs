@@ -105,14 +105,24 @@ public sealed partial class DirectoryLock : IDisposable
     /// Tells whether a writer currently holds the lock of <paramref name="directory"/>, without taking it
     /// and without creating or changing anything (a probe for diagnostics; the answer may be stale at once).
     /// </summary>
+    /// <remarks>
+    /// On Linux it reads <c>/proc/locks</c> and never touches the lock, so it cannot disturb a writer that is
+    /// opening at that moment. Elsewhere it briefly takes and drops a shared lock, during which a concurrent
+    /// writer open can fail as if the store were locked.
+    /// </remarks>
     /// <param name="directory">The log directory.</param>
-    /// <returns>True when another handle holds the writer lock; false when it is free or there is no <c>.lock</c>.</returns>
+    /// <returns>True when some handle holds the writer lock; false when it is free or there is no <c>.lock</c>.</returns>
     public static bool IsHeld(string directory)
     {
         string path = System.IO.Path.Combine(directory, FileName);
         if (!File.Exists(path))
         {
             return false;
+        }
+
+        if (OperatingSystem.IsLinux() && TryReadKernelLockTable(path, out bool held))
+        {
+            return held;
         }
 
         if (OperatingSystem.IsWindows())
@@ -149,6 +159,47 @@ public sealed partial class DirectoryLock : IDisposable
                 handle.DangerousRelease();
             }
         }
+    }
+
+    /// <summary>
+    /// Looks for a write lock on the lock file's inode in <c>/proc/locks</c> (lines like
+    /// <c>1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF</c>, device as hex major:minor).
+    /// </summary>
+    private static bool TryReadKernelLockTable(string path, out bool held)
+    {
+        held = false;
+        if (Mono.Unix.Native.Syscall.stat(path, out var stat) != 0 || !File.Exists("/proc/locks"))
+        {
+            return false;
+        }
+
+        ulong dev = stat.st_dev;
+        ulong major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~0xfffUL);
+        ulong minor = (dev & 0xff) | ((dev >> 12) & ~0xffUL);
+        string id = string.Create(CultureInfo.InvariantCulture, $"{major:x2}:{minor:x2}:{stat.st_ino}");
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/locks"))
+            {
+                if (line.Contains("->", StringComparison.Ordinal))
+                {
+                    continue;   // a waiter, not a holder
+                }
+
+                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (Array.IndexOf(fields, "WRITE") >= 0 && Array.IndexOf(fields, id) >= 0)
+                {
+                    held = true;
+                    return true;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+
+        return true;
     }
 
     private static DirectoryLock AcquireWindows(string path)

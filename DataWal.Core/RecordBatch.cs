@@ -38,6 +38,7 @@ public sealed class RecordBatch : IDisposable
     /// <exception cref="RecordTooLargeException">The key or payload exceeds the limits.</exception>
     public void Add(RecordType type, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload)
     {
+        ThrowIfDisposed();
         int size = WireFormat.CheckedFrameSize(key.Length, payload.Length);
         if ((long)_length + size > int.MaxValue - 64)
         {
@@ -104,6 +105,8 @@ public sealed class RecordBatch : IDisposable
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    internal void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_buffer is null, this);
 
     /// <summary>Stamps consecutive txids and each frame's CRC; returns the bytes to write.</summary>
     internal ReadOnlySpan<byte> Seal(ulong firstTxId)

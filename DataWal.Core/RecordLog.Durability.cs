@@ -12,7 +12,7 @@ public sealed partial class RecordLog
     private bool _initialSyncPending = true; // recovered bytes may sit only in the page cache
     private bool _directoryDirty = true;     // the directory's entries may not be durable yet
     private bool _flushing;
-    private TaskCompletionSource? _flushDone; // completes when the in-flight flush ends (one per flush, not per caller)
+    private TaskCompletionSource? _flushDone; // waiters of the in-flight flush (created by the first waiter; one per flush, not per caller)
     private long _unsyncedRecords;
     private long _unsyncedBytes;
 
@@ -199,7 +199,18 @@ public sealed partial class RecordLog
 
         if (signal && _backgroundSignal is { CurrentCount: 0 } s)
         {
-            s.Release();
+            try
+            {
+                s.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Another appender woke the flusher between the check and the release: one wake-up is enough.
+            }
+            catch (ObjectDisposedException)
+            {
+                // The log is closing; its final fsync covers these records.
+            }
         }
     }
 
@@ -265,7 +276,9 @@ public sealed partial class RecordLog
 
             if (_flushing)
             {
-                wait = _flushDone!.Task;
+                // Created only when someone actually waits: an uncontended fsync allocates nothing.
+                _flushDone ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                wait = _flushDone.Task;
                 return false;
             }
 
@@ -277,21 +290,20 @@ public sealed partial class RecordLog
         return true;
     }
 
-    private readonly record struct FlushPlan(SafeFileHandle? Handle, ulong Target, bool Data, bool Directory, TaskCompletionSource Done);
+    private readonly record struct FlushPlan(SafeFileHandle? Handle, ulong Target, bool Data, bool Directory);
 
     /// <summary>Called under the gate: this caller becomes the flusher for everything appended so far.</summary>
     private FlushPlan BeginFlush()
     {
         bool added = false;
         _active.DangerousAddRef(ref added);   // a concurrent Rotate may dispose _active; the fd stays open until released
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _flushing = true;
-        _flushDone = done;
+        _flushDone = null;
         ulong target = _nextTxId - 1;
         bool data = _initialSyncPending || _durableTxId < target;
         _unsyncedRecords = 0;
         _unsyncedBytes = 0;
-        return new FlushPlan(_active, target, data, _directoryDirty, done);
+        return new FlushPlan(_active, target, data, _directoryDirty);
     }
 
     /// <summary>Runs outside the gate, so appends continue while the disk works.</summary>
@@ -331,6 +343,7 @@ public sealed partial class RecordLog
         finally
         {
             plan.Handle!.DangerousRelease();
+            TaskCompletionSource? done;
             lock (_gate)
             {
                 if (error is null)
@@ -352,16 +365,17 @@ public sealed partial class RecordLog
                 }
 
                 _flushing = false;
+                done = _flushDone;
                 _flushDone = null;
             }
 
             if (error is null)
             {
-                plan.Done.TrySetResult();
+                done?.TrySetResult();
             }
             else
             {
-                plan.Done.TrySetException(new WriterPoisonedException(failure!));
+                done?.TrySetException(new WriterPoisonedException(failure!));
             }
         }
 

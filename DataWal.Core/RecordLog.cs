@@ -287,6 +287,7 @@ public sealed partial class RecordLog : IDisposable
     internal ulong AppendBatchCore(RecordBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
+        batch.ThrowIfDisposed();
         lock (_gate)
         {
             ThrowIfUnwritable();

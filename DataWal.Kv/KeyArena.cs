@@ -11,6 +11,7 @@ internal sealed class KeyArena
 {
     private const int ChunkShift = 20;
     private const int ChunkSize = 1 << ChunkShift;   // 1 MiB, larger than the largest key record (64 KiB + 4)
+    private const int FirstChunkSize = 4096;
 
     private readonly List<byte[]> _chunks = [];
     private long _used;   // bytes, always a multiple of 4
@@ -19,7 +20,7 @@ internal sealed class KeyArena
     public long UsedBytes => _used;
 
     /// <summary>Bytes allocated for chunks.</summary>
-    public long CapacityBytes => (long)_chunks.Count * ChunkSize;
+    public long CapacityBytes => _chunks.Sum(c => (long)c.Length);
 
     public uint Add(ReadOnlySpan<byte> key)
     {
@@ -37,7 +38,15 @@ internal sealed class KeyArena
         // A chunk filled exactly leaves _used on the boundary of a chunk that does not exist yet.
         if (chunkIndex == _chunks.Count)
         {
-            _chunks.Add(GC.AllocateUninitializedArray<byte>(ChunkSize));
+            // The first chunk starts small and grows, so a store of a few keys does not pay 1 MiB.
+            _chunks.Add(GC.AllocateUninitializedArray<byte>(chunkIndex == 0 ? FirstChunkSize : ChunkSize));
+        }
+
+        if (chunkIndex == 0 && offsetInChunk + record > _chunks[0].Length)
+        {
+            var grown = GC.AllocateUninitializedArray<byte>((int)Math.Min(ChunkSize, Math.Max(offsetInChunk + record, _chunks[0].Length * 2L)));
+            _chunks[0].AsSpan(0, (int)offsetInChunk).CopyTo(grown);
+            _chunks[0] = grown;
         }
 
         if (_used / 4 > uint.MaxValue)

@@ -148,16 +148,47 @@ internal sealed class KeyDirectory
     }
 
     /// <summary>Entry indexes ordered bytewise by key (unsigned lexicographic, shorter prefix first).</summary>
+    /// <remarks>
+    /// Sorts on each key's first 8 bytes as a big-endian integer (zero-padded) with no delegate call per
+    /// comparison, then orders each run of equal prefixes by full bytewise comparison. Zero padding keeps
+    /// the order exact: a differing prefix byte is either a real difference or a shorter key, which sorts first.
+    /// </remarks>
     public int[] SortedOrder()
     {
         var order = new int[_count];
+        var prefixes = new ulong[_count];
+        Span<byte> padded = stackalloc byte[8];
         for (int i = 0; i < order.Length; i++)
         {
             order[i] = i;
+            var key = KeyAt(i);
+            padded.Clear();
+            key[..Math.Min(8, key.Length)].CopyTo(padded);
+            prefixes[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(padded);
         }
 
-        Array.Sort(order, (a, b) => KeyAt(a).SequenceCompareTo(KeyAt(b)));
+        Array.Sort(prefixes, order);
+        var byKey = new KeyComparer(this);
+        int start = 0;
+        for (int i = 1; i <= order.Length; i++)
+        {
+            if (i == order.Length || prefixes[i] != prefixes[start])
+            {
+                if (i - start > 1)
+                {
+                    Array.Sort(order, start, i - start, byKey);
+                }
+
+                start = i;
+            }
+        }
+
         return order;
+    }
+
+    private sealed class KeyComparer(KeyDirectory keys) : IComparer<int>
+    {
+        public int Compare(int x, int y) => keys.KeyAt(x).SequenceCompareTo(keys.KeyAt(y));
     }
 
     private static uint Hash(ReadOnlySpan<byte> key) => (uint)XxHash3.HashToUInt64(key);

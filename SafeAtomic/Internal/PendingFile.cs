@@ -120,6 +120,11 @@ internal sealed class PendingFile
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     private void KeepTargetMode(SafeFileHandle handle)
     {
+        if (!File.Exists(TargetPath))
+        {
+            return;   // a new target (or a dangling link) stays owner-only; avoids a first-chance exception per write
+        }
+
         UnixFileMode mode;
         try
         {

@@ -73,4 +73,21 @@ public class AllocationTests
         });
         Assert.That(allocated, Is.LessThan(256));
     }
+
+    [Test]
+    public void An_uncontended_append_and_fsync_allocates_nothing()
+    {
+        using var dir = new TempDir();
+        using var log = RecordLog.Open(dir.Path);
+        var payload = new byte[64];
+        long allocated = AllocatedBy(() =>
+        {
+            for (int i = 0; i < 200; i++)
+            {
+                log.Append(payload);
+                log.Fsync();
+            }
+        });
+        Assert.That(allocated, Is.LessThan(256), $"{allocated} bytes over 200 append+fsync pairs");
+    }
 }
