@@ -5,10 +5,9 @@ namespace DataWal.Kv;
 
 /// <summary>
 /// The keydir: each live key mapped to the <see cref="RecordRef"/> of its latest Put. Values stay on disk.
-/// Memory per live key is the key itself plus about 35–40 bytes after an open (the entry array is trimmed
-/// then; it grows by half as keys are added): a 24-byte entry in a dense array, a 4-to-8-byte slot in an
-/// open-addressed index (load between 3/8 and 3/4) and a 4-byte length prefix (plus padding to 4) in the
-/// <see cref="KeyArena"/>. Not thread-safe: <see cref="KvStore"/> guards it.
+/// Memory per live key is the key itself plus about 35–40 bytes: a 24-byte entry in dense, fixed-size blocks
+/// (growth never copies them), a 4-to-8-byte slot in an open-addressed index (load between 3/8 and 3/4) and a
+/// 4-byte length prefix (plus padding to 4) in the <see cref="KeyArena"/>. Not thread-safe: <see cref="KvStore"/> guards it.
 /// </summary>
 internal sealed class KeyDirectory
 {
@@ -21,7 +20,13 @@ internal sealed class KeyDirectory
         public ulong Offset;
     }
 
-    private Entry[] _entries;
+    // Entries live in fixed blocks, so growing never copies them and leaves no large garbage arrays behind
+    // (which would dominate the peak memory of opening a big store). Block 0 starts small and grows.
+    private const int BlockShift = 14;
+    private const int BlockSize = 1 << BlockShift;   // 16,384 entries = 384 KiB
+    private const int BlockMask = BlockSize - 1;
+    private Entry[][] _blocks;
+    private int _capacity;
     private int _count;
     private int[] _slots;       // 0 = empty, otherwise entry index + 1
     private int _mask;
@@ -38,13 +43,14 @@ internal sealed class KeyDirectory
 
         _slots = new int[slots];
         _mask = slots - 1;
-        _entries = new Entry[Math.Max(capacity, 4)];
+        _blocks = [new Entry[Math.Clamp(capacity, 16, BlockSize)]];
+        _capacity = _blocks[0].Length;
     }
 
     public int Count => _count;
 
     /// <summary>Approximate bytes held by the directory (entries, index, key arena).</summary>
-    public long MemoryBytes => ((long)_entries.Length * 24) + ((long)_slots.Length * 4) + _arena.CapacityBytes;
+    public long MemoryBytes => ((long)_capacity * 24) + ((long)_slots.Length * 4) + _arena.CapacityBytes;
 
     public bool TryGet(ReadOnlySpan<byte> key, out RecordRef value)
     {
@@ -55,7 +61,7 @@ internal sealed class KeyDirectory
             return false;
         }
 
-        ref readonly var e = ref _entries[index];
+        ref readonly var e = ref EntryAt(index);
         value = new RecordRef(e.Segment, e.Offset, e.Length);
         return true;
     }
@@ -68,7 +74,7 @@ internal sealed class KeyDirectory
         int index = Find(key, hash, out int slot);
         if (index >= 0)
         {
-            ref var existing = ref _entries[index];
+            ref var existing = ref EntryAt(index);
             existing.Segment = value.Segment;
             existing.Offset = value.Offset;
             existing.Length = value.Length;
@@ -81,13 +87,12 @@ internal sealed class KeyDirectory
             Find(key, hash, out slot);
         }
 
-        if (_count == _entries.Length)
+        if (_count == _capacity)
         {
-            // Grow by half, not double: the slack is memory every key pays for.
-            Array.Resize(ref _entries, Math.Max(_entries.Length + 4, _entries.Length + (_entries.Length >> 1)));
+            Grow();
         }
 
-        _entries[_count] = new Entry
+        EntryAt(_count) = new Entry
         {
             Hash = hash,
             KeyPosition = _arena.Add(key),
@@ -114,11 +119,11 @@ internal sealed class KeyDirectory
         if (index != last)
         {
             int lastSlot = SlotOf(last);
-            _entries[index] = _entries[last];
+            EntryAt(index) = EntryAt(last);
             _slots[lastSlot] = index + 1;
         }
 
-        _entries[last] = default;
+        EntryAt(last) = default;
         _count--;
 
         if (_deadKeyBytes > 1024 * 1024 && _deadKeyBytes > _arena.UsedBytes / 2)
@@ -129,21 +134,23 @@ internal sealed class KeyDirectory
         return true;
     }
 
-    /// <summary>Drops the growth slack of the entry array (after a rebuild, when the size is known).</summary>
+    /// <summary>Drops the growth slack of the last block (after a rebuild, when the size is known).</summary>
     public void TrimExcess()
     {
-        if (_entries.Length > _count + 4)
+        int used = _count - ((_blocks.Length - 1) << BlockShift);
+        if (_blocks[^1].Length > used + 16)
         {
-            Array.Resize(ref _entries, Math.Max(_count, 4));
+            Array.Resize(ref _blocks[^1], Math.Max(used, 16));
+            _capacity = ((_blocks.Length - 1) << BlockShift) + _blocks[^1].Length;
         }
     }
 
     /// <summary>The key of entry <paramref name="index"/> (0 ≤ index &lt; Count); valid until the next change.</summary>
-    public ReadOnlySpan<byte> KeyAt(int index) => _arena.Get(_entries[index].KeyPosition);
+    public ReadOnlySpan<byte> KeyAt(int index) => _arena.Get(EntryAt(index).KeyPosition);
 
     public RecordRef RefAt(int index)
     {
-        ref readonly var e = ref _entries[index];
+        ref readonly var e = ref EntryAt(index);
         return new RecordRef(e.Segment, e.Offset, e.Length);
     }
 
@@ -191,6 +198,26 @@ internal sealed class KeyDirectory
         public int Compare(int x, int y) => keys.KeyAt(x).SequenceCompareTo(keys.KeyAt(y));
     }
 
+    private ref Entry EntryAt(int index) => ref _blocks[index >> BlockShift][index & BlockMask];
+
+    private void Grow()
+    {
+        // Only the last block can be short (the small first block, or a block trimmed after an open):
+        // extend it to full size before starting another.
+        ref var last = ref _blocks[^1];
+        if (last.Length < BlockSize)
+        {
+            Array.Resize(ref last, _blocks.Length == 1 ? Math.Min(BlockSize, last.Length * 2) : BlockSize);
+        }
+        else
+        {
+            Array.Resize(ref _blocks, _blocks.Length + 1);
+            _blocks[^1] = new Entry[BlockSize];
+        }
+
+        _capacity = ((_blocks.Length - 1) << BlockShift) + _blocks[^1].Length;
+    }
+
     private static uint Hash(ReadOnlySpan<byte> key) => (uint)XxHash3.HashToUInt64(key);
 
     /// <summary>Index of the key's entry, or -1 with <paramref name="slot"/> at the empty slot where it would go.</summary>
@@ -206,7 +233,7 @@ internal sealed class KeyDirectory
                 return -1;
             }
 
-            ref readonly var e = ref _entries[s - 1];
+            ref readonly var e = ref EntryAt(s - 1);
             if (e.Hash == hash && _arena.Get(e.KeyPosition).SequenceEqual(key))
             {
                 slot = i;
@@ -219,7 +246,7 @@ internal sealed class KeyDirectory
 
     private int SlotOf(int index)
     {
-        int i = (int)_entries[index].Hash & _mask;
+        int i = (int)EntryAt(index).Hash & _mask;
         while (_slots[i] != index + 1)
         {
             i = (i + 1) & _mask;
@@ -242,7 +269,7 @@ internal sealed class KeyDirectory
                 break;
             }
 
-            int home = (int)_entries[s - 1].Hash & _mask;
+            int home = (int)EntryAt(s - 1).Hash & _mask;
             // Move the member into the hole if its home is not cyclically within (hole, i].
             bool homeBetween = hole <= i ? home > hole && home <= i : home > hole || home <= i;
             if (!homeBetween)
@@ -261,7 +288,7 @@ internal sealed class KeyDirectory
         _mask = slotCount - 1;
         for (int index = 0; index < _count; index++)
         {
-            int i = (int)_entries[index].Hash & _mask;
+            int i = (int)EntryAt(index).Hash & _mask;
             while (_slots[i] != 0)
             {
                 i = (i + 1) & _mask;
@@ -276,7 +303,7 @@ internal sealed class KeyDirectory
         var fresh = new KeyArena();
         for (int i = 0; i < _count; i++)
         {
-            _entries[i].KeyPosition = fresh.Add(_arena.Get(_entries[i].KeyPosition));
+            EntryAt(i).KeyPosition = fresh.Add(_arena.Get(EntryAt(i).KeyPosition));
         }
 
         _arena = fresh;
