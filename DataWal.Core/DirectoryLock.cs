@@ -23,6 +23,7 @@ public sealed partial class DirectoryLock : IDisposable
     private const int LockExclusive = 2;
     private const int LockNonBlocking = 4;
     private const int LockUnlock = 8;
+    private const int TransientRetries = 10;
 
     private SafeFileHandle? _handle;
 
@@ -41,7 +42,7 @@ public sealed partial class DirectoryLock : IDisposable
     /// </summary>
     /// <param name="directory">The log directory.</param>
     /// <returns>The held lock; dispose to release it.</returns>
-    /// <exception cref="StoreLockedException">Another handle holds it (message contains "already locked").</exception>
+    /// <exception cref="StoreLockedException">Another handle holds it (message contains "already locked"); reported within about 10 ms.</exception>
     public static DirectoryLock Acquire(string directory)
     {
         string path = System.IO.Path.Combine(directory, FileName);
@@ -67,7 +68,7 @@ public sealed partial class DirectoryLock : IDisposable
         try
         {
             int fd = (int)handle.DangerousGetHandle();
-            while (true)
+            for (int attempt = 0; ; attempt++)
             {
                 if (flock(fd, LockExclusive | LockNonBlocking) == 0)
                 {
@@ -76,10 +77,20 @@ public sealed partial class DirectoryLock : IDisposable
                 }
 
                 errno = Marshal.GetLastPInvokeError();
-                if (errno != 4)
+                if (errno == 4)
                 {
-                    break;   // anything but EINTR
+                    continue;   // EINTR
                 }
+
+                // A writer holds its lock for as long as it runs; a shared lock taken by something merely
+                // reading .lock (any .NET File.Read* on Unix takes one) lasts microseconds. Retry briefly so
+                // such a reader never makes an open fail, then report contention.
+                if (attempt >= TransientRetries)
+                {
+                    break;
+                }
+
+                Thread.Sleep(1);
             }
         }
         finally

@@ -267,13 +267,15 @@ public sealed partial class RecordLog
         FlushPlan plan;
         lock (_gate)
         {
-            ThrowIfUnwritable();
+            // Durable first: a caller whose records a flush already covered has succeeded, even if a later
+            // flush failed or the log is being closed (reporting failure would invite a duplicate retry).
             if (!NeedsFlush(target))
             {
                 wait = Task.CompletedTask;
                 return true;
             }
 
+            ThrowIfUnwritable();
             if (_flushing)
             {
                 // Created only when someone actually waits: an uncontended fsync allocates nothing.

@@ -1,4 +1,3 @@
-using System.Buffers;
 using DataWal.Core;
 
 namespace DataWal.Kv;
@@ -30,19 +29,10 @@ internal static class Compaction
         long bytes = 0;
         using var output = RecordLog.Open(target);
         using var batch = new RecordBatch(BatchBytes + (BatchBytes / 4));
-        byte[] frame = ArrayPool<byte>.Shared.Rent(64 * 1024);
-        try
-        {
-            foreach (var (key, location) in live)
+        source.ReadValues(
+            live,
+            (key, value, location) =>
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (frame.Length < location.Length)
-                {
-                    ArrayPool<byte>.Shared.Return(frame);
-                    frame = ArrayPool<byte>.Shared.Rent((int)location.Length);
-                }
-
-                var value = source.ReadValue(key, location, frame);
                 batch.Add(RecordType.Put, key, value);
                 bytes += location.Length;
                 if (batch.Length >= BatchBytes)
@@ -50,16 +40,10 @@ internal static class Compaction
                     output.AppendBatch(batch);
                     batch.Clear();
                 }
-            }
-
-            output.AppendBatch(batch);
-            output.Fsync();
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(frame);
-        }
-
+            },
+            cancellationToken);
+        output.AppendBatch(batch);
+        output.Fsync();
         return new CompactionStats(live.Count, live.Count, bytes);
     }
 }

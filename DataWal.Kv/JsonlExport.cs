@@ -37,42 +37,35 @@ internal static class JsonlExport
 
     private static void WriteLines(KvStore source, List<(byte[] Key, DataWal.Core.RecordRef Ref)> live, Stream stream, CancellationToken cancellationToken)
     {
-        byte[] frame = ArrayPool<byte>.Shared.Rent(64 * 1024);
         byte[] line = ArrayPool<byte>.Shared.Rent(128 * 1024);
         try
         {
-            foreach (var (key, location) in live)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (frame.Length < location.Length)
+            source.ReadValues(
+                live,
+                (key, value, location) =>
                 {
-                    ArrayPool<byte>.Shared.Return(frame);
-                    frame = ArrayPool<byte>.Shared.Rent((int)location.Length);
-                }
+                    int needed = KeyPrefix.Length + Base64.GetMaxEncodedToUtf8Length(key.Length) + ValuePrefix.Length +
+                                 Base64.GetMaxEncodedToUtf8Length(value.Length) + LineEnd.Length;
+                    if (line.Length < needed)
+                    {
+                        ArrayPool<byte>.Shared.Return(line);
+                        line = ArrayPool<byte>.Shared.Rent(needed);
+                    }
 
-                var value = source.ReadValue(key, location, frame);
-                int needed = KeyPrefix.Length + Base64.GetMaxEncodedToUtf8Length(key.Length) + ValuePrefix.Length +
-                             Base64.GetMaxEncodedToUtf8Length(value.Length) + LineEnd.Length;
-                if (line.Length < needed)
-                {
-                    ArrayPool<byte>.Shared.Return(line);
-                    line = ArrayPool<byte>.Shared.Rent(needed);
-                }
-
-                int n = 0;
-                Append(line, ref n, KeyPrefix);
-                Base64.EncodeToUtf8(key, line.AsSpan(n), out _, out int keyChars);
-                n += keyChars;
-                Append(line, ref n, ValuePrefix);
-                Base64.EncodeToUtf8(value, line.AsSpan(n), out _, out int valueChars);
-                n += valueChars;
-                Append(line, ref n, LineEnd);
-                stream.Write(line, 0, n);
-            }
+                    int n = 0;
+                    Append(line, ref n, KeyPrefix);
+                    Base64.EncodeToUtf8(key, line.AsSpan(n), out _, out int keyChars);
+                    n += keyChars;
+                    Append(line, ref n, ValuePrefix);
+                    Base64.EncodeToUtf8(value, line.AsSpan(n), out _, out int valueChars);
+                    n += valueChars;
+                    Append(line, ref n, LineEnd);
+                    stream.Write(line, 0, n);
+                },
+                cancellationToken);
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(frame);
             ArrayPool<byte>.Shared.Return(line);
         }
     }

@@ -467,9 +467,35 @@ public sealed class KvStore : IDisposable
         }
     }
 
-    /// <summary>Reads and verifies one value into <paramref name="frame"/>; the returned span is inside it.</summary>
-    internal ReadOnlySpan<byte> ReadValue(ReadOnlySpan<byte> key, RecordRef location, Span<byte> frame) =>
-        ValueReader.Verify(_pool, key, location, frame[..(int)location.Length]);
+    /// <summary>
+    /// Reads and verifies the value of each snapshotted pair in order, one frame buffer for all of them,
+    /// and hands key and value to <paramref name="visit"/> (views valid only during the call).
+    /// </summary>
+    internal void ReadValues(List<(byte[] Key, RecordRef Ref)> live, ValueVisitor visit, CancellationToken cancellationToken)
+    {
+        byte[] frame = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            foreach (var (key, location) in live)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (frame.Length < location.Length)
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(frame);
+                    frame = System.Buffers.ArrayPool<byte>.Shared.Rent((int)location.Length);
+                }
+
+                visit(key, ValueReader.Verify(_pool, key, location, frame.AsSpan(0, (int)location.Length)), location);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(frame);
+        }
+    }
+
+    /// <summary>Receives one live pair from <see cref="ReadValues"/>.</summary>
+    internal delegate void ValueVisitor(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, RecordRef location);
 
     private bool TryRef(ReadOnlySpan<byte> key, out RecordRef location)
     {

@@ -77,10 +77,9 @@ public static class AtomicFile
         }
         catch (Exception e)
         {
-            pending.Abort();
-            if (e is SafeAtomicException)
+            if (AbortBody(pending, e) is { } notWritten)
             {
-                throw Failures.NotWritten(pending.TargetPath, e);
+                throw notWritten;
             }
 
             throw;
@@ -114,10 +113,9 @@ public static class AtomicFile
         }
         catch (Exception e)
         {
-            pending.Abort();
-            if (e is SafeAtomicException)
+            if (AbortBody(pending, e) is { } notWritten)
             {
-                throw Failures.NotWritten(pending.TargetPath, e);
+                throw notWritten;
             }
 
             throw;
@@ -357,6 +355,16 @@ public static class AtomicFile
         }
 
         pending.Commit(replace: true, cancellationToken);
+    }
+
+    /// <summary>
+    /// After a streaming body failed: removes the temp file; returns the exception to throw instead of the
+    /// body's own one (SafeAtomic's I/O errors become <see cref="NotWrittenException"/>), or null to rethrow it.
+    /// </summary>
+    private static NotWrittenException? AbortBody(PendingFile pending, Exception e)
+    {
+        pending.Abort();
+        return e is SafeAtomicException ? Failures.NotWritten(pending.TargetPath, e) : null;
     }
 
     private static bool Exists(string fullPath)
