@@ -340,4 +340,32 @@ public class GroupCommitTests
         Assert.That(asynchronous, Is.EqualTo(lazy));
         Assert.That(asynchronous, Has.Count.EqualTo(5000));
     }
+
+    [Test]
+    public void A_waiter_whose_record_a_flush_covered_succeeds_even_if_the_log_closes_meanwhile()
+    {
+        using var dir = new TempDir();
+        var calls = new GatedCalls();
+        var log = RecordLog.Open(dir.Path);
+        log.Fsync();
+
+        using (SystemCalls.Use(calls))
+        {
+            calls.HoldNextDataSync();
+            log.Append("a"u8);
+            var leader = Task.Run(log.Fsync);
+            Assert.That(calls.Entered.Wait(TimeSpan.FromSeconds(30)), Is.True);
+            var waiter = log.FsyncAsync().AsTask();   // queued behind the held fsync, which covers its record
+            Thread.Sleep(20);
+            Assert.That(waiter.IsCompleted, Is.False);
+
+            log.Dispose();
+            calls.Release();
+            Assert.That(() => leader.Wait(), Throws.Nothing);
+            Assert.That(() => waiter.Wait(), Throws.Nothing, "its record is durable: reporting a failure would invite a duplicate");
+        }
+
+        using var reopened = RecordLog.Open(dir.Path);
+        Assert.That(reopened.Scan(), Has.Count.EqualTo(1));
+    }
 }

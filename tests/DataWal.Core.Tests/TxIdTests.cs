@@ -1,0 +1,124 @@
+using NUnit.Framework;
+using TestSupport;
+using static DataWal.Core.Tests.TestUtil;
+
+namespace DataWal.Core.Tests;
+
+/// <summary>txid assignment (spec §1.7, decision 5).</summary>
+public class TxIdTests
+{
+    [Test]
+    public void Txids_start_at_1_and_increase_by_one_across_segments_and_record_types()
+    {
+        using var dir = new TempDir();
+        using var log = RecordLog.Open(dir.Path);
+        Assert.That(log.NextTxId, Is.EqualTo(1UL));
+        log.Append(B("raw"));
+        log.AppendRecord(RecordType.Put, B("k"), B("v"));
+        log.Fsync();
+        log.Rotate();
+        Assert.That(log.NextTxId, Is.EqualTo(3UL), "rotate and fsync do not touch the txid");
+        log.AppendRecord(RecordType.Delete, B("k"), []);
+        log.Rotate();
+        log.Rotate();
+        log.AppendRecord(RecordType.Raw, B("keyed raw"), B("p"));
+        Assert.That(log.Scan().Select(r => (r.TxId, r.Type, r.Segment)), Is.EqualTo(new[]
+        {
+            (1UL, RecordType.Raw, 1u), (2UL, RecordType.Put, 1u), (3UL, RecordType.Delete, 2u), (4UL, RecordType.Raw, 4u),
+        }));
+        Assert.That(log.NextTxId, Is.EqualTo(5UL));
+    }
+
+    [Test]
+    public void Reopen_resumes_at_max_plus_one()
+    {
+        using var dir = new TempDir();
+        using (var log = RecordLog.Open(dir.Path))
+        {
+            for (int i = 0; i < 7; i++)
+            {
+                log.Append(B($"{i}"));
+            }
+
+            log.Rotate();
+        }
+
+        using (var log = RecordLog.Open(dir.Path))
+        {
+            Assert.That(log.NextTxId, Is.EqualTo(8UL));
+            Assert.That(log.RecoveryReport.LastTxIdSeen, Is.EqualTo(7UL));
+            log.Append(B("8th"));
+        }
+
+        using var again = RecordLog.Open(dir.Path);
+        Assert.That(again.Scan().Select(r => r.TxId), Is.EqualTo(Enumerable.Range(1, 8).Select(i => (ulong)i)));
+    }
+
+    [Test]
+    public void Reopen_uses_the_maximum_txid_not_the_last_one()
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(Seg(dir.Path, 1), [
+            .. WireFormat.Encode(RecordType.Raw, 5, [], B("a")),
+            .. WireFormat.Encode(RecordType.Raw, 9, [], B("b")),
+        ]);
+        File.WriteAllBytes(Seg(dir.Path, 2), WireFormat.Encode(RecordType.Raw, 3, [], B("c")));
+        using var log = RecordLog.Open(dir.Path);
+        Assert.That(log.RecoveryReport.LastTxIdSeen, Is.EqualTo(9UL));
+        Assert.That(log.NextTxId, Is.EqualTo(10UL));
+        Assert.That(log.Append(B("d")), Is.EqualTo(new RecordRef(2, 29, 29)));
+        Assert.That(log.Scan().Select(r => r.TxId), Is.EqualTo(new ulong[] { 5, 9, 3, 10 }), "txids are not validated on read");
+    }
+
+    [Test]
+    public void Duplicate_and_gapped_txids_are_read_as_written()
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(Seg(dir.Path, 1), [
+            .. WireFormat.Encode(RecordType.Raw, 7, [], B("a")),
+            .. WireFormat.Encode(RecordType.Raw, 7, [], B("b")),
+            .. WireFormat.Encode(RecordType.Raw, 2, [], B("c")),
+            .. WireFormat.Encode(RecordType.Raw, 0, [], B("d")),
+        ]);
+        Assert.That(ReadAll(dir.Path).Select(r => r.TxId), Is.EqualTo(new ulong[] { 7, 7, 2, 0 }));
+    }
+
+    [Test]
+    public void Oversize_append_consumes_no_txid_and_does_not_poison()
+    {
+        using var dir = new TempDir();
+        using var log = RecordLog.Open(dir.Path);
+        log.Append(B("one"));
+        long size = new FileInfo(Seg(dir.Path, 1)).Length;
+        var big = GC.AllocateUninitializedArray<byte>(67_108_865);
+
+        Assert.Throws<RecordTooLargeException>(() => log.AppendRecord(RecordType.Put, new byte[65_537], B("v")));
+        Assert.Throws<RecordTooLargeException>(() => log.Append(big));
+        Assert.Throws<RecordTooLargeException>(() => log.AppendRecord(RecordType.Delete, new byte[70_000], []));
+
+        Assert.That(log.IsPoisoned, Is.False);
+        Assert.That(log.NextTxId, Is.EqualTo(2UL));
+        Assert.That(new FileInfo(Seg(dir.Path, 1)).Length, Is.EqualTo(size), "nothing written");
+        log.Append(B("two"));
+        Assert.That(log.Scan().Select(r => (r.TxId, S(r.Payload))), Is.EqualTo(new[] { (1UL, "one"), (2UL, "two") }));
+    }
+
+    [Test]
+    public void Txids_of_a_discarded_tail_are_reused()
+    {
+        using var dir = new TempDir();
+        RecordRef last;
+        using (var log = RecordLog.Open(dir.Path))
+        {
+            log.Append(B("1"));
+            log.Append(B("2"));
+            last = log.Append(B("3"));
+        }
+
+        XorByte(Seg(dir.Path, 1), (long)last.Offset + 24, 0x01);
+        using var reopened = RecordLog.Open(dir.Path);
+        Assert.That(reopened.NextTxId, Is.EqualTo(3UL));
+        Assert.That(reopened.Append(B("new 3")), Is.EqualTo(new RecordRef(1, last.Offset, 33)));
+        Assert.That(reopened.Scan().Select(r => (r.TxId, S(r.Payload))), Is.EqualTo(new[] { (1UL, "1"), (2UL, "2"), (3UL, "new 3") }));
+    }
+}
