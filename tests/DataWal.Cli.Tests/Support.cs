@@ -62,27 +62,6 @@ public static class Cli
     }
 }
 
-/// <summary>The frozen upstream fixtures (copied next to the tests), always used through a copy.</summary>
-public static class Corpus
-{
-    public static readonly string[] Folders = ["valid_log", "truncated_tail", "bad_crc", "unknown_version", "delete_tombstone", "compact_to_output"];
-
-    public static string Source(string name) => Path.Combine(AppContext.BaseDirectory, "Corpus", name);
-
-    /// <summary>Copies fixture <paramref name="name"/> into <paramref name="dir"/> and returns the copy's path.</summary>
-    public static string Copy(TempDir dir, string name)
-    {
-        string target = dir[name];
-        Directory.CreateDirectory(target);
-        foreach (var file in Directory.EnumerateFiles(Source(name)))
-        {
-            File.Copy(file, Path.Combine(target, Path.GetFileName(file)));
-        }
-
-        return target;
-    }
-}
-
 /// <summary>Every entry under a directory with a SHA-256 of each file: equal snapshots mean nothing changed.</summary>
 public static class DirectorySnapshot
 {

@@ -43,7 +43,7 @@ public class CorpusTests
     public void Valid_log_scans_three_records()
     {
         using var dir = new TempDir();
-        CopyCorpus("valid_log", dir.Path);
+        Corpus.CopyTo("valid_log", dir.Path);
         using var log = RecordLog.Open(dir.Path);
         Assert.That(Recs(log.Scan()), Is.EqualTo(new[]
         {
@@ -59,7 +59,7 @@ public class CorpusTests
     public void Valid_log_scan_is_idempotent()
     {
         using var dir = new TempDir();
-        CopyCorpus("valid_log", dir.Path);
+        Corpus.CopyTo("valid_log", dir.Path);
         using var log = RecordLog.Open(dir.Path);
         var first = Recs(log.Scan());
         var firstReport = log.RecoveryReport;
@@ -71,7 +71,7 @@ public class CorpusTests
     public void Valid_log_reopen_is_idempotent_and_leaves_the_bytes_alone()
     {
         using var dir = new TempDir();
-        CopyCorpus("valid_log", dir.Path);
+        Corpus.CopyTo("valid_log", dir.Path);
         List<Rec> first;
         RecoveryReport firstReport;
         using (var log = RecordLog.Open(dir.Path))
@@ -86,14 +86,14 @@ public class CorpusTests
             Assert.That(Recs(log.Scan()), Is.EqualTo(first));
         }
 
-        Assert.That(File.ReadAllBytes(Seg(dir.Path, 1)), Is.EqualTo(File.ReadAllBytes(Path.Combine(CorpusDir("valid_log"), "00000001.dwal"))));
+        Assert.That(File.ReadAllBytes(Seg(dir.Path, 1)), Is.EqualTo(File.ReadAllBytes(Path.Combine(Corpus.Source("valid_log"), "00000001.dwal"))));
     }
 
     [Test]
     public void Truncated_tail_reader_reports_the_tail_and_modifies_nothing()
     {
         using var dir = new TempDir();
-        CopyCorpus("truncated_tail", dir.Path);
+        Corpus.CopyTo("truncated_tail", dir.Path);
         var before = File.ReadAllBytes(Seg(dir.Path, 1));
 
         var records = ReadAll(dir.Path, out var report);
@@ -113,7 +113,7 @@ public class CorpusTests
     public void Truncated_tail_writer_open_cuts_then_append_gets_txid_3_at_offset_62_and_survives_reopen()
     {
         using var dir = new TempDir();
-        CopyCorpus("truncated_tail", dir.Path);
+        Corpus.CopyTo("truncated_tail", dir.Path);
         string segment = Seg(dir.Path, 1);
         Assert.That(new FileInfo(segment).Length, Is.EqualTo(90));
 
@@ -147,7 +147,7 @@ public class CorpusTests
     public void Bad_crc_open_fails_naming_segment_2_offset_0_and_the_file()
     {
         using var dir = new TempDir();
-        CopyCorpus("bad_crc", dir.Path);
+        Corpus.CopyTo("bad_crc", dir.Path);
         var before = Image(dir.Path);
 
         var e = Assert.Throws<CorruptRecordException>(() => RecordLog.Open(dir.Path));
@@ -161,7 +161,7 @@ public class CorpusTests
     public void Bad_crc_reader_yields_the_first_segment_then_the_same_error()
     {
         using var dir = new TempDir();
-        CopyCorpus("bad_crc", dir.Path);
+        Corpus.CopyTo("bad_crc", dir.Path);
         var reader = RecordLogReader.Open(dir.Path);
         Assert.That(reader.Segments, Is.EqualTo(new uint[] { 1, 2, 3 }));
         var seen = new List<Rec>();
@@ -181,7 +181,7 @@ public class CorpusTests
     public void Unknown_version_open_fails_with_a_structural_error_at_offset_0_of_segment_1()
     {
         using var dir = new TempDir();
-        CopyCorpus("unknown_version", dir.Path);
+        Corpus.CopyTo("unknown_version", dir.Path);
         var e = Assert.Throws<CorruptRecordException>(() => RecordLog.Open(dir.Path));
         Assert.That(e!.Message, Is.EqualTo(
             $"datawal: structural decode error at offset 0 of segment 1 ({Seg(dir.Path, 1)}): datawal: unknown wire version 51966 (this build supports 1)"));
@@ -199,7 +199,7 @@ public class CorpusTests
     public void Delete_tombstone_underlying_log_replays_all_records()
     {
         using var dir = new TempDir();
-        CopyCorpus("delete_tombstone", dir.Path);
+        Corpus.CopyTo("delete_tombstone", dir.Path);
         using var log = RecordLog.Open(dir.Path);
         var records = Recs(log.Scan());
         Assert.That(records, Is.EqualTo(new[]
@@ -232,7 +232,7 @@ public class CorpusTests
     public void Compact_to_output_has_two_puts_sorted_by_key_and_no_tombstones()
     {
         using var dir = new TempDir();
-        CopyCorpus("compact_to_output", dir.Path);
+        Corpus.CopyTo("compact_to_output", dir.Path);
         using var log = RecordLog.Open(dir.Path);
         Assert.That(Recs(log.Scan()), Is.EqualTo(new[]
         {
@@ -246,7 +246,7 @@ public class CorpusTests
     public void Reopen_twice_yields_same_records(string fixture)
     {
         using var dir = new TempDir();
-        CopyCorpus(fixture, dir.Path);
+        Corpus.CopyTo(fixture, dir.Path);
         List<Rec> first;
         using (var log = RecordLog.Open(dir.Path))
         {
@@ -274,7 +274,7 @@ public class CorpusTests
         }
 
         var bytes = File.ReadAllBytes(Seg(dir.Path, 1));
-        Assert.That(bytes, Is.EqualTo(File.ReadAllBytes(Path.Combine(CorpusDir("valid_log"), "00000001.dwal"))));
+        Assert.That(bytes, Is.EqualTo(File.ReadAllBytes(Path.Combine(Corpus.Source("valid_log"), "00000001.dwal"))));
         Assert.That(Sha256(bytes), Is.EqualTo("59ea8fb222ad61a0c3692e95ea34570bb3e91e018e242d42f15de9d09a549564"));
         Assert.That(Hex(bytes), Is.EqualTo(
             "4457414c0100000001000000000000000000000005000000616c70686159e778f6" +
@@ -296,7 +296,7 @@ public class CorpusTests
         }
 
         var bytes = File.ReadAllBytes(Seg(dir.Path, 1));
-        Assert.That(bytes, Is.EqualTo(File.ReadAllBytes(Path.Combine(CorpusDir("delete_tombstone"), "00000001.dwal"))));
+        Assert.That(bytes, Is.EqualTo(File.ReadAllBytes(Path.Combine(Corpus.Source("delete_tombstone"), "00000001.dwal"))));
         Assert.That(Sha256(bytes), Is.EqualTo("5cc670d8d21302d697c4c65c0a7ad3c84b29510c0ed26d06a8814553dd00ee38"));
     }
 
@@ -336,14 +336,14 @@ public class CorpusTests
     public async Task Eager_and_lazy_scans_agree_on_openable_fixtures(string fixture)
     {
         using var readerDir = new TempDir();
-        CopyCorpus(fixture, readerDir.Path);
+        Corpus.CopyTo(fixture, readerDir.Path);
         var readerIterator = RecordLogReader.Open(readerDir.Path).ScanIter();
         var fromReader = Recs(readerIterator);
         var readerReport = readerIterator.RecoveryReport;
         Assert.That(Recs(readerIterator), Is.EqualTo(fromReader), "a reader's iterator is repeatable");
 
         using var writerDir = new TempDir();
-        CopyCorpus(fixture, writerDir.Path);
+        Corpus.CopyTo(fixture, writerDir.Path);
         using var log = RecordLog.Open(writerDir.Path);
         var openReport = log.RecoveryReport;
         var iterator = log.ScanIter();
@@ -370,7 +370,7 @@ public class CorpusTests
     public void Eager_and_lazy_scans_agree_on_failing_fixtures(string fixture, int recordsBeforeError)
     {
         using var dir = new TempDir();
-        CopyCorpus(fixture, dir.Path);
+        Corpus.CopyTo(fixture, dir.Path);
         var writerError = Assert.Throws<CorruptRecordException>(() => RecordLog.Open(dir.Path))!;
 
         var reader = RecordLogReader.Open(dir.Path);

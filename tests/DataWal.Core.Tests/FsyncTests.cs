@@ -118,7 +118,7 @@ public class FsyncTests
     public void Writer_open_cuts_a_damaged_tail_with_set_length_then_fsync()
     {
         using var dir = new TempDir();
-        CopyCorpus("truncated_tail", dir.Path);
+        Corpus.CopyTo("truncated_tail", dir.Path);
         string segment = Seg(dir.Path, 1);
         using var faults = FaultInjector.Install();
         var calls = CallsOf(faults, () => RecordLog.Open(dir.Path).Dispose(), Call.SetLength, Call.Fsync, Call.FsyncData, Call.Write)
@@ -130,7 +130,7 @@ public class FsyncTests
     public void Opening_a_clean_log_writes_nothing_to_its_segments_and_dispose_syncs_nothing()
     {
         using var dir = new TempDir();
-        CopyCorpus("valid_log", dir.Path);
+        Corpus.CopyTo("valid_log", dir.Path);
         using var faults = FaultInjector.Install();
         var log = RecordLog.Open(dir.Path);
         log.Append(B("unsynced"));
@@ -161,7 +161,7 @@ public class FsyncTests
     public void A_failed_fsync_of_the_cut_fails_the_open_releases_the_lock_and_the_next_open_recovers()
     {
         using var dir = new TempDir();
-        CopyCorpus("truncated_tail", dir.Path);
+        Corpus.CopyTo("truncated_tail", dir.Path);
         using (var faults = FaultInjector.Install())
         {
             faults.Fail(Call.Fsync, SafeAtomic.Errno.EIO, path: p => p == Seg(dir.Path, 1));
@@ -179,7 +179,7 @@ public class FsyncTests
     public void A_failed_cut_fails_the_open_and_changes_nothing()
     {
         using var dir = new TempDir();
-        CopyCorpus("truncated_tail", dir.Path);
+        Corpus.CopyTo("truncated_tail", dir.Path);
         using (var faults = FaultInjector.Install())
         {
             faults.Fail(Call.SetLength, SafeAtomic.Errno.EIO, path: p => p == Seg(dir.Path, 1));

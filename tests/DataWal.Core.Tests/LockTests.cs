@@ -105,7 +105,7 @@ public class LockTests
     public void A_failed_open_releases_the_lock()
     {
         using var dir = new TempDir();
-        CopyCorpus("bad_crc", dir.Path);
+        Corpus.CopyTo("bad_crc", dir.Path);
         Assert.Throws<CorruptRecordException>(() => RecordLog.Open(dir.Path));
         Assert.DoesNotThrow(() => DirectoryLock.Acquire(dir.Path).Dispose());
     }

@@ -203,9 +203,9 @@ public class ReaderTests
     public void Reader_changes_nothing_in_a_damaged_store()
     {
         using var dir = new TempDir();
-        CopyCorpus("truncated_tail", dir.Path);
+        Corpus.CopyTo("truncated_tail", dir.Path);
         File.Move(Seg(dir.Path, 1), Seg(dir.Path, 2));
-        CopyCorpus("valid_log", dir.Path);
+        Corpus.CopyTo("valid_log", dir.Path);
         AppendBytes(Seg(dir.Path, 2), [0, 0, 0]);
         var entries = dir.Entries();
         var image = Image(dir.Path);

@@ -209,7 +209,7 @@ public class SnapshotTests
         foreach (var fixture in new[] { "valid_log", "truncated_tail", "bad_crc", "unknown_version", "delete_tombstone", "compact_to_output" })
         {
             using var dir = new TempDir();
-            CopyCorpus(fixture, dir.Path);
+            Corpus.CopyTo(fixture, dir.Path);
             text.Append($"## {fixture}\n");
             var iterator = RecordLogReader.Open(dir.Path).ScanIter();
             try

@@ -30,24 +30,6 @@ internal static class TestUtil
 
     public static string Seg(string directory, uint id) => SegmentFiles.PathFor(directory, id);
 
-    /// <summary>The directory of a frozen corpus fixture in the test output (never open it in place).</summary>
-    public static string CorpusDir(string name) => Path.Combine(AppContext.BaseDirectory, "Corpus", name);
-
-    /// <summary>Copies a corpus fixture's segment files into <paramref name="destination"/> (made writable).</summary>
-    public static void CopyCorpus(string name, string destination)
-    {
-        var files = Directory.GetFiles(CorpusDir(name), "*.dwal");
-        Assert.That(files, Is.Not.Empty, $"corpus fixture {name} is missing from the test output");
-        foreach (var file in files)
-        {
-            string target = Path.Combine(destination, Path.GetFileName(file));
-            File.Copy(file, target);
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(target, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-            }
-        }
-    }
 
     /// <summary>Reads a whole directory through a <see cref="RecordLogReader"/>.</summary>
     public static List<Rec> ReadAll(string directory, out RecoveryReport report)

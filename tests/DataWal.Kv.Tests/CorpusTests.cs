@@ -16,13 +16,13 @@ public class CorpusTests
     private const string DeleteTombstoneSha256 = "5cc670d8d21302d697c4c65c0a7ad3c84b29510c0ed26d06a8814553dd00ee38";
     private const string CompactToOutputSha256 = "f864e842cafb610f74c15761eb633b51560bc2b2eb2b24bb78af4ca085141151";
 
-    private static byte[] Fixture(string name) => File.ReadAllBytes(Path.Combine(CorpusDir(name), "00000001.dwal"));
+    private static byte[] Fixture(string name) => File.ReadAllBytes(Path.Combine(Corpus.Source(name), "00000001.dwal"));
 
     [Test]
     public void Fixture_bytes_are_pinned()
     {
-        Assert.That(Directory.GetFiles(CorpusDir("delete_tombstone")).Select(Path.GetFileName), Is.EqualTo(new[] { "00000001.dwal" }));
-        Assert.That(Directory.GetFiles(CorpusDir("compact_to_output")).Select(Path.GetFileName), Is.EqualTo(new[] { "00000001.dwal" }));
+        Assert.That(Directory.GetFiles(Corpus.Source("delete_tombstone")).Select(Path.GetFileName), Is.EqualTo(new[] { "00000001.dwal" }));
+        Assert.That(Directory.GetFiles(Corpus.Source("compact_to_output")).Select(Path.GetFileName), Is.EqualTo(new[] { "00000001.dwal" }));
         Assert.That(Sha256(Fixture("delete_tombstone")), Is.EqualTo(DeleteTombstoneSha256));
         Assert.That(Sha256(Fixture("compact_to_output")), Is.EqualTo(CompactToOutputSha256));
     }
@@ -33,7 +33,7 @@ public class CorpusTests
     public void Delete_tombstone_projects_to_lww_keydir()
     {
         using var dir = new TempDir();
-        CopyCorpus("delete_tombstone", dir.Path);
+        Corpus.CopyTo("delete_tombstone", dir.Path);
         using var kv = KvStore.Open(dir.Path);
 
         Assert.That(kv.Count, Is.EqualTo(1));
@@ -51,7 +51,7 @@ public class CorpusTests
     public void Delete_tombstone_underlying_log_replays_all_records()
     {
         using var dir = new TempDir();
-        CopyCorpus("delete_tombstone", dir.Path);
+        Corpus.CopyTo("delete_tombstone", dir.Path);
         var records = Records(dir.Path);
 
         Assert.That(records.Select(r => (r.Type, S(r.Key.ToArray()), S(r.Payload.ToArray()), r.TxId, r.Offset, r.Length)), Is.EqualTo(new[]
@@ -67,7 +67,7 @@ public class CorpusTests
     public void Delete_tombstone_read_only_view_equals_the_writer_view_and_changes_nothing()
     {
         using var dir = new TempDir();
-        CopyCorpus("delete_tombstone", dir.Path);
+        Corpus.CopyTo("delete_tombstone", dir.Path);
         var before = Tree(dir.Path);
 
         using (var ro = KvStore.OpenReadOnly(dir.Path))
@@ -109,7 +109,7 @@ public class CorpusTests
     public void Compact_to_output_contains_only_live_keys_as_puts()
     {
         using var dir = new TempDir();
-        CopyCorpus("compact_to_output", dir.Path);
+        Corpus.CopyTo("compact_to_output", dir.Path);
         using var kv = KvStore.Open(dir.Path);
 
         Assert.That(kv.Count, Is.EqualTo(2));
@@ -124,7 +124,7 @@ public class CorpusTests
     public void Compact_to_output_has_no_tombstones()
     {
         using var dir = new TempDir();
-        CopyCorpus("compact_to_output", dir.Path);
+        Corpus.CopyTo("compact_to_output", dir.Path);
         var records = Records(dir.Path);
 
         Assert.That(records.Select(r => (r.Type, S(r.Key.ToArray()), S(r.Payload.ToArray()), r.TxId)), Is.EqualTo(new[]
@@ -138,7 +138,7 @@ public class CorpusTests
     public void Compact_to_output_read_only_view_equals_the_writer_view()
     {
         using var dir = new TempDir();
-        CopyCorpus("compact_to_output", dir.Path);
+        Corpus.CopyTo("compact_to_output", dir.Path);
         var before = Tree(dir.Path);
         var expected = HexMap([new(B("keep"), B("final")), new(B("other"), B("value"))]);
 
@@ -186,7 +186,7 @@ public class CorpusTests
     public void Compacting_the_fixtures_again_gives_the_fixture_bytes()
     {
         using var dir = new TempDir();
-        string copy = CopyCorpus("compact_to_output", dir["copy"]);
+        string copy = Corpus.CopyTo("compact_to_output", dir["copy"]);
         using (var kv = KvStore.Open(copy))
         {
             kv.CompactTo(dir["again"]);
@@ -194,7 +194,7 @@ public class CorpusTests
 
         Assert.That(File.ReadAllBytes(Seg(dir["again"], 1)), Is.EqualTo(Fixture("compact_to_output")), "compaction is idempotent");
 
-        string tombstone = CopyCorpus("delete_tombstone", dir["tombstone"]);
+        string tombstone = Corpus.CopyTo("delete_tombstone", dir["tombstone"]);
         using (var ro = KvStore.OpenReadOnly(tombstone))
         {
             var stats = ro.CompactTo(dir["tombstone-compacted"]);
@@ -209,7 +209,7 @@ public class CorpusTests
     public void Export_of_the_compact_to_output_store_is_exact()
     {
         using var dir = new TempDir();
-        CopyCorpus("compact_to_output", dir["store"]);
+        Corpus.CopyTo("compact_to_output", dir["store"]);
         using (var kv = KvStore.OpenReadOnly(dir["store"]))
         {
             kv.ExportJsonl(dir["export.jsonl"]);
@@ -244,7 +244,7 @@ public class CorpusTests
         foreach (string name in new[] { "delete_tombstone", "compact_to_output" })
         {
             using var dir = new TempDir();
-            CopyCorpus(name, dir.Path);
+            Corpus.CopyTo(name, dir.Path);
             var passes = new List<(string Records, List<string> Kv)>();
             for (int i = 0; i < 2; i++)
             {

@@ -55,7 +55,7 @@ public class ReadOnlyTests
     public void Creates_and_changes_nothing()
     {
         using var dir = new TempDir();
-        CopyCorpus("delete_tombstone", dir.Path);   // a store without a .lock file
+        Corpus.CopyTo("delete_tombstone", dir.Path);   // a store without a .lock file
         File.AppendAllText(Seg(dir.Path, 1), "\u00aa\u00bb");   // plus a damaged (unsynced) tail, which a writer would cut
         var before = TreeOf(dir);
 

@@ -20,27 +20,6 @@ internal static class TestUtil
 
     public static string Seg(string directory, uint id) => SegmentFiles.PathFor(directory, id);
 
-    /// <summary>The directory of a frozen corpus fixture in the test output (never open it in place).</summary>
-    public static string CorpusDir(string name) => Path.Combine(AppContext.BaseDirectory, "Corpus", name);
-
-    /// <summary>Copies a corpus fixture's segment files into <paramref name="destination"/> (created, files writable).</summary>
-    public static string CopyCorpus(string name, string destination)
-    {
-        Directory.CreateDirectory(destination);
-        var files = Directory.GetFiles(CorpusDir(name), "*.dwal");
-        Assert.That(files, Is.Not.Empty, $"corpus fixture {name} is missing from the test output");
-        foreach (var file in files)
-        {
-            string target = Path.Combine(destination, Path.GetFileName(file));
-            File.Copy(file, target);
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(target, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-            }
-        }
-
-        return destination;
-    }
 
     /// <summary>
     /// Every entry under <paramref name="directory"/> (relative path, '/' separated) mapped to the SHA-256 of
