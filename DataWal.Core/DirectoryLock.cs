@@ -117,9 +117,9 @@ public sealed partial class DirectoryLock : IDisposable
     /// and without creating or changing anything (a probe for diagnostics; the answer may be stale at once).
     /// </summary>
     /// <remarks>
-    /// On Linux it reads <c>/proc/locks</c> and never touches the lock, so it cannot disturb a writer that is
-    /// opening at that moment. Elsewhere it briefly takes and drops a shared lock, during which a concurrent
-    /// writer open can fail as if the store were locked.
+    /// On Linux a held lock is found in <c>/proc/locks</c> without touching it. Otherwise the probe briefly
+    /// takes and drops a shared lock; <see cref="Acquire"/> retries for a few milliseconds, so a writer
+    /// opening at that instant is not turned away by the probe.
     /// </remarks>
     /// <param name="directory">The log directory.</param>
     /// <returns>True when some handle holds the writer lock; false when it is free or there is no <c>.lock</c>.</returns>
@@ -131,9 +131,12 @@ public sealed partial class DirectoryLock : IDisposable
             return false;
         }
 
-        if (OperatingSystem.IsLinux() && TryReadKernelLockTable(path, out bool held))
+        // A match in the kernel's lock table settles it without touching the lock. No match is not proof
+        // (on overlayfs the table may name the upper file system's inode), so then probe: a writer opening
+        // at that instant retries past the probe's brief shared lock.
+        if (OperatingSystem.IsLinux() && KernelLockTableShowsWriteLock(path))
         {
-            return held;
+            return true;
         }
 
         if (OperatingSystem.IsWindows())
@@ -176,9 +179,8 @@ public sealed partial class DirectoryLock : IDisposable
     /// Looks for a write lock on the lock file's inode in <c>/proc/locks</c> (lines like
     /// <c>1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF</c>, device as hex major:minor).
     /// </summary>
-    private static bool TryReadKernelLockTable(string path, out bool held)
+    private static bool KernelLockTableShowsWriteLock(string path)
     {
-        held = false;
         if (Mono.Unix.Native.Syscall.stat(path, out var stat) != 0 || !File.Exists("/proc/locks"))
         {
             return false;
@@ -200,17 +202,15 @@ public sealed partial class DirectoryLock : IDisposable
                 var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
                 if (Array.IndexOf(fields, "WRITE") >= 0 && Array.IndexOf(fields, id) >= 0)
                 {
-                    held = true;
                     return true;
                 }
             }
         }
         catch (IOException)
         {
-            return false;
         }
 
-        return true;
+        return false;
     }
 
     private static DirectoryLock AcquireWindows(string path)
