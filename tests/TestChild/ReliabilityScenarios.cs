@@ -1,0 +1,252 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using DataWal.Core;
+using DataWal.Kv;
+
+namespace TestChild;
+
+/// <summary>
+/// Child-process scenarios for the reliability suite (tests/DataWal.Reliability.Tests): each prints exactly
+/// what it acknowledged, one line per acknowledgement, so the parent can SIGKILL it at any moment and then
+/// check that nothing acknowledged was lost.
+/// </summary>
+internal static class ReliabilityScenarios
+{
+    /// <summary>Runs the scenario named by <c>args[0]</c>, or returns null when it is not one of these.</summary>
+    public static int? Run(string[] args) => args[0] switch
+    {
+        "rel-append" => Append(args[1], args[2] == "1", Int(args[3]), Int(args[4])),
+        "rel-kv" => Kv(args[1], Int(args[2]), Int(args[3])),
+        "rel-group" => Group(args[1], Int(args[2]), Int(args[3])),
+        "rel-compact" => Compact(args[1], args[2]),
+        "rel-export" => Export(args[1], args[2]),
+        "rel-race" => Race(args[1], long.Parse(args[2], CultureInfo.InvariantCulture), Int(args[3])),
+        _ => null,
+    };
+
+    private static int Int(string s) => int.Parse(s, CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Opens the log as writer and resumes numbering at the number of records already there, appending
+    /// <see cref="ReliabilityData.Record"/> payloads. Prints <c>acked N</c> once Append(N) returned, or with
+    /// fsync <c>durable N</c> once Fsync after it returned. Rotates after every <paramref name="rotateEvery"/>
+    /// records (0 = never). After <paramref name="max"/> records of this run it prints <c>done</c> and idles.
+    /// </summary>
+    private static int Append(string directory, bool fsync, int rotateEvery, int max)
+    {
+        using var log = RecordLog.Open(directory);
+        long start = (long)(log.NextTxId - 1);
+        for (long i = start; i < start + max; i++)
+        {
+            log.Append(ReliabilityData.Record(i));
+            if (fsync)
+            {
+                log.Fsync();
+                Console.WriteLine($"durable {i}");
+            }
+            else
+            {
+                Console.WriteLine($"acked {i}");
+            }
+
+            if (rotateEvery > 0 && (i + 1) % rotateEvery == 0)
+            {
+                log.Rotate();
+            }
+        }
+
+        Console.WriteLine("done");
+        Thread.Sleep(Timeout.Infinite);
+        return 0;
+    }
+
+    /// <summary>
+    /// Opens a KvStore as writer and applies <see cref="ReliabilityData.KvOp"/> operations, resuming at the
+    /// sequence number equal to the records already in the log (one record per operation). Every
+    /// <paramref name="fsyncEvery"/> operations it fsyncs and prints <c>durable S</c>: operations 0..S-1 are durable.
+    /// </summary>
+    private static int Kv(string directory, int fsyncEvery, int max)
+    {
+        using var kv = KvStore.Open(directory);
+        long start = (long)(kv.Log.NextTxId - 1);
+        for (long seq = start; seq < start + max; seq++)
+        {
+            var (isPut, key, value) = ReliabilityData.KvOp(seq);
+            if (isPut)
+            {
+                kv.Put(key, value);
+            }
+            else
+            {
+                kv.Delete(key);
+            }
+
+            if ((seq + 1) % fsyncEvery == 0)
+            {
+                kv.Fsync();
+                Console.WriteLine($"durable {seq + 1}");
+            }
+        }
+
+        Console.WriteLine("done");
+        Thread.Sleep(Timeout.Infinite);
+        return 0;
+    }
+
+    /// <summary>
+    /// Opens the log under <see cref="DurabilityMode.EveryAppend"/>; <paramref name="threads"/> threads each
+    /// append <see cref="ReliabilityData.GroupRecord"/> payloads 0, 1, 2, … and print <c>durable T:N</c> once
+    /// their Append returned (group commit shares the fsyncs).
+    /// </summary>
+    private static int Group(string directory, int threads, int maxPerThread)
+    {
+        using var log = RecordLog.Open(directory, new RecordLogOptions { Durability = DurabilityMode.EveryAppend });
+        var workers = new Thread[threads];
+        for (int t = 0; t < threads; t++)
+        {
+            int thread = t;
+            workers[t] = new Thread(() =>
+            {
+                for (int n = 0; n < maxPerThread; n++)
+                {
+                    log.Append(ReliabilityData.GroupRecord(thread, n));
+                    Console.WriteLine($"durable {thread}:{n}");
+                }
+            });
+            workers[t].Start();
+        }
+
+        foreach (var w in workers)
+        {
+            w.Join();
+        }
+
+        Console.WriteLine("done");
+        Thread.Sleep(Timeout.Infinite);
+        return 0;
+    }
+
+    /// <summary>Opens the seeded store as writer and compacts it into <c>out_0</c>, <c>out_1</c>, … printing <c>compacted I</c>.</summary>
+    private static int Compact(string source, string outRoot)
+    {
+        using var kv = KvStore.Open(source);
+        for (int i = 0; i < 5000; i++)
+        {
+            kv.CompactTo(Path.Combine(outRoot, $"out_{i}"));
+            Console.WriteLine($"compacted {i}");
+        }
+
+        Console.WriteLine("done");
+        Thread.Sleep(Timeout.Infinite);
+        return 0;
+    }
+
+    /// <summary>Opens the seeded store as writer and exports it to <c>export_I.jsonl</c> in <paramref name="outDir"/>, printing <c>exported I</c>.</summary>
+    private static int Export(string source, string outDir)
+    {
+        using var kv = KvStore.Open(source);
+        for (int i = 0; i < 5000; i++)
+        {
+            kv.ExportJsonl(Path.Combine(outDir, $"export_{i}.jsonl"));
+            Console.WriteLine($"exported {i}");
+        }
+
+        Console.WriteLine("done");
+        Thread.Sleep(Timeout.Infinite);
+        return 0;
+    }
+
+    /// <summary>
+    /// Spins until the common start time (Unix ms), then tries to open the log as writer: prints <c>won</c>
+    /// (and holds the lock for <paramref name="holdMs"/>) or <c>locked</c>; prints <c>late</c> first when it
+    /// arrived after the start time.
+    /// </summary>
+    private static int Race(string directory, long startUnixMs, int holdMs)
+    {
+        if (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() > startUnixMs)
+        {
+            Console.WriteLine("late");
+        }
+
+        while (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() < startUnixMs)
+        {
+            Thread.SpinWait(50);
+        }
+
+        try
+        {
+            using var log = RecordLog.Open(directory);
+            Console.WriteLine("won");
+            Thread.Sleep(holdMs);
+        }
+        catch (StoreLockedException)
+        {
+            Console.WriteLine("locked");
+        }
+        catch (Exception e)
+        {
+            Console.WriteLine($"error {e.GetType().Name}: {e.Message}");
+        }
+
+        return 0;
+    }
+}
+
+/// <summary>Self-checking payloads and the deterministic KV operation stream of the reliability suite.</summary>
+public static class ReliabilityData
+{
+    /// <summary>Record <paramref name="index"/>: a <see cref="Generation"/> payload of 16..615 bytes.</summary>
+    public static byte[] Record(long index) => Generation.Build(index, RecordSize(index));
+
+    /// <summary>The payload size of record <paramref name="index"/>.</summary>
+    public static int RecordSize(long index) => 16 + (int)(index * 131 % 600);
+
+    /// <summary>Payload <paramref name="n"/> of thread <paramref name="thread"/>: 8 bytes thread, 8 bytes n, then a pattern.</summary>
+    public static byte[] GroupRecord(int thread, long n)
+    {
+        var bytes = new byte[32 + (int)(n * 53 % 200)];
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, thread);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(8), n);
+        for (int i = 16; i < bytes.Length; i++)
+        {
+            bytes[i] = (byte)((thread * 97) + (n * 13) + i);
+        }
+
+        return bytes;
+    }
+
+    /// <summary>Parses a <see cref="GroupRecord"/>; null when the bytes are not exactly one.</summary>
+    public static (int Thread, long N)? ParseGroupRecord(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < 32)
+        {
+            return null;
+        }
+
+        int thread = (int)BinaryPrimitives.ReadInt64LittleEndian(bytes);
+        long n = BinaryPrimitives.ReadInt64LittleEndian(bytes[8..]);
+        if (thread < 0 || thread > 1024 || n < 0)
+        {
+            return null;
+        }
+
+        return bytes.SequenceEqual(GroupRecord(thread, n)) ? (thread, n) : null;
+    }
+
+    /// <summary>
+    /// Operation <paramref name="seq"/> of the KV stream: every 4th a delete, otherwise a put whose value names
+    /// the sequence number and the key (self-checking); keys come from a universe of 97.
+    /// </summary>
+    public static (bool IsPut, byte[] Key, byte[] Value) KvOp(long seq)
+    {
+        byte[] key = Encoding.ASCII.GetBytes($"key-{seq * 7919 % 97:D3}");
+        if (seq % 4 == 3)
+        {
+            return (false, key, []);
+        }
+
+        string value = $"v{seq}:{Encoding.ASCII.GetString(key)}:" + new string((char)('a' + (seq % 26)), (int)(seq % 50));
+        return (true, key, Encoding.ASCII.GetBytes(value));
+    }
+}
