@@ -44,7 +44,7 @@ public sealed partial class RecordLog
     public void Fsync()
     {
         ulong target;
-        lock (_gate)
+        using (EnterPriority())
         {
             ThrowIfUnwritable();
             target = _nextTxId - 1;
@@ -59,7 +59,7 @@ public sealed partial class RecordLog
     public ValueTask FsyncAsync(CancellationToken cancellationToken = default)
     {
         ulong target;
-        lock (_gate)
+        using (EnterPriority())
         {
             ThrowIfUnwritable();
             target = _nextTxId - 1;
@@ -188,14 +188,11 @@ public sealed partial class RecordLog
 
     private void NoteUnsynced(long records, long bytes)
     {
-        bool signal;
-        lock (_gate)
-        {
-            _unsyncedRecords += records;
-            _unsyncedBytes += bytes;
-            signal = (_options.GroupCommitRecords > 0 && _unsyncedRecords >= _options.GroupCommitRecords) ||
-                     (_options.GroupCommitBytes > 0 && _unsyncedBytes >= _options.GroupCommitBytes);
-        }
+        // Lock-free: every append under Grouped comes through here, and must not compete with the flusher.
+        long unsyncedRecords = Interlocked.Add(ref _unsyncedRecords, records);
+        long unsyncedBytes = Interlocked.Add(ref _unsyncedBytes, bytes);
+        bool signal = (_options.GroupCommitRecords > 0 && unsyncedRecords >= _options.GroupCommitRecords) ||
+                      (_options.GroupCommitBytes > 0 && unsyncedBytes >= _options.GroupCommitBytes);
 
         if (signal && _backgroundSignal is { CurrentCount: 0 } s)
         {
@@ -265,7 +262,7 @@ public sealed partial class RecordLog
     private bool JoinOrLead(ulong target, out Task wait)
     {
         FlushPlan plan;
-        lock (_gate)
+        using (EnterPriority())
         {
             // Durable first: a caller whose records a flush already covered has succeeded, even if a later
             // flush failed or the log is being closed (reporting failure would invite a duplicate retry).
@@ -303,8 +300,8 @@ public sealed partial class RecordLog
         _flushDone = null;
         ulong target = _nextTxId - 1;
         bool data = _initialSyncPending || _durableTxId < target;
-        _unsyncedRecords = 0;
-        _unsyncedBytes = 0;
+        Interlocked.Exchange(ref _unsyncedRecords, 0);
+        Interlocked.Exchange(ref _unsyncedBytes, 0);
         return new FlushPlan(_active, target, data, _directoryDirty);
     }
 
@@ -346,7 +343,7 @@ public sealed partial class RecordLog
         {
             plan.Handle!.DangerousRelease();
             TaskCompletionSource? done;
-            lock (_gate)
+            using (EnterPriority())
             {
                 if (error is null)
                 {
@@ -403,7 +400,7 @@ public sealed partial class RecordLog
                 {
                     await signal.WaitAsync(interval, stop).ConfigureAwait(false);
                     ulong target;
-                    lock (_gate)
+                    using (EnterPriority())
                     {
                         if (_disposed || _poisonReason is not null)
                         {

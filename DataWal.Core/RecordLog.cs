@@ -68,7 +68,7 @@ public sealed partial class RecordLog : IDisposable
     {
         get
         {
-            lock (_gate)
+            using (EnterPriority())
             {
                 return _activeId;
             }
@@ -80,7 +80,7 @@ public sealed partial class RecordLog : IDisposable
     {
         get
         {
-            lock (_gate)
+            using (EnterPriority())
             {
                 return _nextTxId;
             }
@@ -92,7 +92,7 @@ public sealed partial class RecordLog : IDisposable
     {
         get
         {
-            lock (_gate)
+            using (EnterPriority())
             {
                 return _report;
             }
@@ -217,6 +217,7 @@ public sealed partial class RecordLog : IDisposable
     internal RecordRef AppendRecordCore(RecordType type, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload, out ulong txId)
     {
         int size = WireFormat.CheckedFrameSize(key.Length, payload.Length);
+        YieldToPriority();
         lock (_gate)
         {
             ThrowIfUnwritable();
@@ -288,6 +289,7 @@ public sealed partial class RecordLog : IDisposable
     {
         ArgumentNullException.ThrowIfNull(batch);
         batch.ThrowIfDisposed();
+        YieldToPriority();
         lock (_gate)
         {
             ThrowIfUnwritable();
@@ -352,7 +354,7 @@ public sealed partial class RecordLog : IDisposable
     /// <exception cref="DataWalException">A step failed (the handle is poisoned, except when listing the directory failed).</exception>
     public void Rotate()
     {
-        lock (_gate)
+        using (EnterPriority())
         {
             ThrowIfUnwritable();
             try
@@ -423,7 +425,7 @@ public sealed partial class RecordLog : IDisposable
             records.Add(scanner.ToRecord());
         }
 
-        lock (_gate)
+        using (EnterPriority())
         {
             _report = scanner.Report;
         }
@@ -444,7 +446,7 @@ public sealed partial class RecordLog : IDisposable
 
     private (IReadOnlyList<uint> Segments, long Bound) Snapshot()
     {
-        lock (_gate)
+        using (EnterPriority())
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             var segments = SegmentFiles.List(Directory);
@@ -460,6 +462,37 @@ public sealed partial class RecordLog : IDisposable
         if (_poisonReason is { } reason)
         {
             ThrowHelper.ThrowPoisoned(reason);
+        }
+    }
+
+    private int _priorityWaiters;
+
+    /// <summary>Takes the gate ahead of appenders (durability paths, rotation, properties): appenders back off while this waits.</summary>
+    private Lock.Scope EnterPriority()
+    {
+        Interlocked.Increment(ref _priorityWaiters);
+        try
+        {
+            return _gate.EnterScope();
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _priorityWaiters);
+        }
+    }
+
+    /// <summary>Appenders call this before taking the gate: lets a waiting flusher or Fsync caller in first.</summary>
+    private void YieldToPriority()
+    {
+        if (Volatile.Read(ref _priorityWaiters) == 0)
+        {
+            return;
+        }
+
+        var spin = default(SpinWait);
+        while (Volatile.Read(ref _priorityWaiters) != 0)
+        {
+            spin.SpinOnce(sleep1Threshold: -1);
         }
     }
 
@@ -487,7 +520,7 @@ public sealed partial class RecordLog : IDisposable
             }
         }
 
-        lock (_gate)
+        using (EnterPriority())
         {
             if (_disposed)
             {
