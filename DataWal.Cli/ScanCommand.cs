@@ -87,6 +87,17 @@ internal static class ScanCommand
             return ExitCodes.Corrupt;
         }
 
-        return records.RecoveryReport.TailTruncated > 0 ? ExitCodes.Recoverable : ExitCodes.Ok;
+        var report = records.RecoveryReport;
+        if (report.TailTruncated == 0)
+        {
+            return ExitCodes.Ok;
+        }
+
+        // Exit 2 always says why (stderr, so scripts reading stdout see only records).
+        context.Out.Flush();
+        context.ErrorLine(
+            $"datawal: scan: damaged tail on the last segment {reader.Segments[^1]:D8}.dwal: {report.TailBytesDiscarded} bytes " +
+            "after the last valid record were not read (a write in progress, or a crash before an fsync; a writer open cuts them)");
+        return ExitCodes.Recoverable;
     }
 }

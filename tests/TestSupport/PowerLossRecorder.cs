@@ -1,0 +1,513 @@
+using System.Collections.Concurrent;
+using Microsoft.Win32.SafeHandles;
+using SafeAtomic.Internal;
+
+namespace TestSupport;
+
+/// <summary>One simulated post-power-loss state of a directory: file name → content (absent files are missing).</summary>
+/// <param name="CrashPoint">How many recorded operations had started when the power went (ops [0, CrashPoint)).</param>
+/// <param name="Description">What the state is (for failure messages).</param>
+/// <param name="Files">File name (no directory) → bytes on disk after the crash.</param>
+public sealed record CrashState(int CrashPoint, string Description, IReadOnlyDictionary<string, byte[]> Files);
+
+/// <summary>
+/// Replaces SafeAtomic's system-call seam (delegating to <c>SystemCalls.Platform</c>) and records, per file,
+/// every write (offset + bytes), fsync/fdatasync, truncate (SetLength), creation, rename, unlink and directory
+/// fsync of a workload. <see cref="CrashStates"/> then enumerates the states a power loss could leave:
+/// for every file, the bytes as of its last fsync plus every prefix of the bytes written after it (at every
+/// write boundary and every <c>stride</c>-th byte), the same with that unsynced part zero-filled (decision 13),
+/// a write-boundary prefix followed by zeros up to the written length, and — for files created since the last
+/// fsync of their directory — the file being absent.
+/// </summary>
+/// <remarks>
+/// Process-wide (the seam is global): tests using it must not run in parallel with other file-system tests of
+/// the same process. A sync is recorded when it starts (it covers what was written before it; that is
+/// conservative), a write once the kernel accepted it (only the bytes it accepted). Read <see cref="OpCount"/> after an operation returns to
+/// learn from which crash point on its effect must be durable.
+/// </remarks>
+public sealed class PowerLossRecorder : IDisposable
+{
+    private enum Kind
+    {
+        Create,
+        Write,
+        Sync,
+        SetLength,
+        DirSync,
+        Rename,
+        Unlink,
+    }
+
+    private sealed record Op(Kind Kind, string Path, long Offset, byte[]? Data, string? To = null);
+
+    private readonly string _root;
+    private readonly List<Op> _ops = [];
+    private readonly Dictionary<string, byte[]> _initial = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<SafeFileHandle, string> _paths = new();
+    private readonly IDisposable _scope;
+
+    private PowerLossRecorder(string root)
+    {
+        _root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
+        if (Directory.Exists(_root))
+        {
+            foreach (var file in Directory.EnumerateFiles(_root))
+            {
+                _initial[Path.GetFullPath(file)] = File.ReadAllBytes(file);
+            }
+        }
+
+        _scope = SystemCalls.Use(new Layer(this));
+    }
+
+    /// <summary>
+    /// Starts recording. Files already in <paramref name="root"/> are taken as durable (content and name).
+    /// Only files directly in <paramref name="root"/> appear in crash states.
+    /// </summary>
+    public static PowerLossRecorder Install(string root) => new(root);
+
+    /// <summary>Number of operations recorded so far.</summary>
+    public int OpCount
+    {
+        get
+        {
+            lock (_ops)
+            {
+                return _ops.Count;
+            }
+        }
+    }
+
+    /// <summary>Number of recorded writes.</summary>
+    public int WriteCount
+    {
+        get
+        {
+            lock (_ops)
+            {
+                return _ops.Count(o => o.Kind == Kind.Write);
+            }
+        }
+    }
+
+    /// <summary>Stops recording (the recorded operations stay available).</summary>
+    public void Dispose() => _scope.Dispose();
+
+    private void Add(Op op)
+    {
+        lock (_ops)
+        {
+            _ops.Add(op);
+        }
+    }
+
+    private sealed class FileModel
+    {
+        public byte[] Current = [];
+        public byte[] Durable = [];
+        public bool Exists;
+        public bool DurableName;
+        public long Base;                 // smallest length since the last sync: [0, Base) is durable as in Current
+        public List<long> Boundaries = []; // lengths after each write since the last sync
+
+        public FileModel Clone() => (FileModel)MemberwiseClone();
+    }
+
+    /// <summary>
+    /// Enumerates the crash states just before every sync / truncate / create / rename step and at the end
+    /// (a state reachable earlier is also reachable there, the unsynced bytes being partly lost).
+    /// </summary>
+    /// <param name="stride">Besides every write boundary, a prefix every <paramref name="stride"/> bytes (1 = byte-granular).</param>
+    /// <param name="fileFilter">Which file names (no directory) to materialise (e.g. only segments).</param>
+    public IEnumerable<CrashState> CrashStates(int stride, Func<string, bool> fileFilter)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
+        List<Op> ops;
+        lock (_ops)
+        {
+            ops = [.. _ops];
+        }
+
+        var files = new SortedDictionary<string, FileModel>(StringComparer.Ordinal);
+        foreach (var (path, bytes) in _initial)
+        {
+            files[path] = new FileModel { Current = bytes, Durable = bytes, Exists = true, DurableName = true, Base = bytes.Length };
+        }
+
+        bool dirty = true;
+        for (int i = 0; i <= ops.Count; i++)
+        {
+            bool crashPoint = i == ops.Count || ops[i].Kind != Kind.Write;
+            if (crashPoint && dirty)
+            {
+                foreach (var state in StatesAt(i, files, stride, fileFilter))
+                {
+                    yield return state;
+                }
+
+                dirty = false;
+            }
+
+            if (i == ops.Count)
+            {
+                break;
+            }
+
+            var op = ops[i];
+            if (op.Kind == Kind.DirSync)
+            {
+                string dir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(op.Path));
+                foreach (var (path, model) in files)
+                {
+                    if (string.Equals(Path.GetDirectoryName(path), dir, StringComparison.Ordinal))
+                    {
+                        model.DurableName = model.Exists;
+                    }
+                }
+
+                continue;
+            }
+
+            if (!files.TryGetValue(op.Path, out var f))
+            {
+                f = new FileModel();
+                files[op.Path] = f;
+            }
+
+            switch (op.Kind)
+            {
+                case Kind.Create:
+                    if (!f.Exists)
+                    {
+                        f.Exists = true;
+                        f.DurableName = false;
+                        f.Current = [];
+                        f.Durable = [];
+                        f.Base = 0;
+                        f.Boundaries.Clear();
+                        dirty = true;
+                    }
+
+                    break;
+                case Kind.Write:
+                {
+                    long offset = op.Offset < 0 ? f.Current.Length : op.Offset;
+                    long end = offset + op.Data!.Length;
+                    if (end > f.Current.Length)
+                    {
+                        Array.Resize(ref f.Current, (int)end);
+                    }
+
+                    op.Data.CopyTo(f.Current, offset);
+                    f.Base = Math.Min(f.Base, offset);
+                    f.Boundaries.Add(end);
+                    dirty = true;
+                    break;
+                }
+
+                case Kind.Sync:
+                    f.Durable = (byte[])f.Current.Clone();
+                    f.Base = f.Current.Length;
+                    f.Boundaries.Clear();
+                    break;
+                case Kind.SetLength:
+                {
+                    byte[] resized = f.Current;
+                    Array.Resize(ref resized, (int)op.Offset);
+                    f.Current = resized;
+                    f.Base = Math.Min(f.Base, op.Offset);
+                    f.Boundaries.Add(op.Offset);
+                    dirty = true;
+                    break;
+                }
+
+                case Kind.Unlink:
+                    f.Exists = false;
+                    dirty = true;
+                    break;
+                case Kind.Rename:
+                {
+                    // The target gets the source's content; neither name change is durable until a directory fsync.
+                    var to = f.Clone();
+                    to.DurableName = false;
+                    files[op.To!] = to;
+                    f.Exists = false;
+                    dirty = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    private static IEnumerable<CrashState> StatesAt(int crashPoint, SortedDictionary<string, FileModel> files, int stride, Func<string, bool> fileFilter)
+    {
+        var relevant = files.Where(kv => fileFilter(Path.GetFileName(kv.Key)) && (kv.Value.Exists || kv.Value.DurableName)).ToList();
+
+        // Baseline: every file as written (the page cache made it whole to disk).
+        Dictionary<string, byte[]> Full()
+        {
+            var d = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            foreach (var (path, m) in relevant)
+            {
+                d[Path.GetFileName(path)] = m.Exists ? m.Current : m.Durable;
+            }
+
+            return d;
+        }
+
+        yield return new CrashState(crashPoint, $"crash before op {crashPoint}: all written bytes survived", Full());
+        foreach (var (path, m) in relevant)
+        {
+            string name = Path.GetFileName(path);
+            if (!m.DurableName)
+            {
+                var without = Full();
+                without.Remove(name);
+                yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} (created, directory not fsynced) absent", without);
+            }
+
+            if (!m.Exists)
+            {
+                continue;
+            }
+
+            if (!m.Durable.AsSpan().SequenceEqual(m.Current))
+            {
+                var durable = Full();
+                durable[name] = m.Durable;
+                yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} exactly as of its last fsync ({m.Durable.Length} B)", durable);
+            }
+
+            long b = m.Base;
+            long end = m.Current.Length;
+            if (end <= b)
+            {
+                continue;
+            }
+
+            var cuts = new SortedSet<long>();
+            for (long k = b; k < end; k += stride)
+            {
+                cuts.Add(k);
+            }
+
+            foreach (long k in m.Boundaries)
+            {
+                if (k > b && k < end)
+                {
+                    cuts.Add(k);
+                }
+            }
+
+            foreach (long k in cuts)
+            {
+                // The unsynced bytes survived up to k.
+                var prefix = Full();
+                prefix[name] = m.Current[..(int)k];
+                yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} synced {b} B + {k - b} of {end - b} unsynced B", prefix);
+            }
+
+            foreach (long k in cuts.Append(end))
+            {
+                if (k == b)
+                {
+                    continue;
+                }
+
+                // The length reached k but the unsynced data did not: zero-filled (decision 13).
+                var zeros = Full();
+                var bytes = new byte[k];
+                m.Current.AsSpan(0, (int)b).CopyTo(bytes);
+                zeros[name] = bytes;
+                yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} synced {b} B + {k - b} zero B", zeros);
+            }
+
+            foreach (long k in m.Boundaries)
+            {
+                if (k > b && k < end)
+                {
+                    // Data up to a write boundary survived; the length of later writes did, their data did not.
+                    var mixed = Full();
+                    var bytes = new byte[end];
+                    m.Current.AsSpan(0, (int)k).CopyTo(bytes);
+                    mixed[name] = bytes;
+                    yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} synced {b} B + {k - b} unsynced B + {end - k} zero B", mixed);
+                }
+            }
+        }
+    }
+
+    /// <summary>Writes <paramref name="state"/> into <paramref name="directory"/>, removing every other file there.</summary>
+    public static void Materialise(CrashState state, string directory)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        Directory.CreateDirectory(directory);
+        foreach (var file in Directory.EnumerateFiles(directory))
+        {
+            if (!state.Files.ContainsKey(Path.GetFileName(file)))
+            {
+                File.Delete(file);
+            }
+        }
+
+        foreach (var (name, bytes) in state.Files)
+        {
+            File.WriteAllBytes(Path.Combine(directory, name), bytes);
+        }
+    }
+
+    /// <summary>
+    /// Makes every fsync / fdatasync / directory fsync a no-op until disposed: for checking many throwaway crash
+    /// states quickly (their durability is irrelevant). Never use it while recording.
+    /// </summary>
+    public static IDisposable WithoutFsync() => SystemCalls.Use(new NoSync());
+
+    private sealed class NoSync : SystemCalls
+    {
+        private static SystemCalls Real => Platform;
+
+        public override SafeFileHandle Open(string path, FileMode mode, FileAccess access, FileShare share, UnixFileMode? createMode) => Real.Open(path, mode, access, share, createMode);
+
+        public override SafeFileHandle OpenAppend(string path, out bool created) => Real.OpenAppend(path, out created);
+
+        public override int Write(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset) => Real.Write(handle, data, offset);
+
+        public override void Fsync(SafeFileHandle handle)
+        {
+        }
+
+        public override void FsyncData(SafeFileHandle handle)
+        {
+        }
+
+        public override void FsyncDirectory(string path)
+        {
+        }
+
+        public override void SetLength(SafeFileHandle handle, long length) => Real.SetLength(handle, length);
+
+        public override void Rename(string from, string to) => Real.Rename(from, to);
+
+        public override bool RenameNoReplace(string from, string to) => Real.RenameNoReplace(from, to);
+
+        public override void Unlink(string path) => Real.Unlink(path);
+
+        public override bool CreateDirectory(string path) => Real.CreateDirectory(path);
+    }
+
+    private bool Inside(string path) => string.Equals(Path.GetDirectoryName(Path.GetFullPath(path)), _root, StringComparison.Ordinal);
+
+    private sealed class Layer(PowerLossRecorder owner) : SystemCalls
+    {
+        private static SystemCalls Real => Platform;
+
+        private string? PathOf(SafeFileHandle handle) => owner._paths.TryGetValue(handle, out var p) ? p : null;
+
+        public override SafeFileHandle Open(string path, FileMode mode, FileAccess access, FileShare share, UnixFileMode? createMode)
+        {
+            string full = Path.GetFullPath(path);
+            bool existed = File.Exists(full);
+            var h = Real.Open(path, mode, access, share, createMode);
+            owner._paths[h] = full;
+            if (!existed && owner.Inside(full))
+            {
+                owner.Add(new Op(Kind.Create, full, 0, null));
+            }
+
+            if (mode is FileMode.Create or FileMode.Truncate && existed && owner.Inside(full))
+            {
+                owner.Add(new Op(Kind.SetLength, full, 0, null));
+            }
+
+            return h;
+        }
+
+        public override SafeFileHandle OpenAppend(string path, out bool created)
+        {
+            string full = Path.GetFullPath(path);
+            var h = Real.OpenAppend(path, out created);
+            owner._paths[h] = full;
+            if (created && owner.Inside(full))
+            {
+                owner.Add(new Op(Kind.Create, full, 0, null));
+            }
+
+            return h;
+        }
+
+        public override int Write(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
+        {
+            var path = PathOf(handle);
+            int n = Real.Write(handle, data, offset);
+            if (path is not null && owner.Inside(path) && n > 0)
+            {
+                owner.Add(new Op(Kind.Write, path, offset, data[..n].ToArray()));
+            }
+
+            return n;
+        }
+
+        public override void Fsync(SafeFileHandle handle)
+        {
+            var path = PathOf(handle);
+            if (path is not null && owner.Inside(path))
+            {
+                owner.Add(new Op(Kind.Sync, path, 0, null));
+            }
+
+            Real.Fsync(handle);
+        }
+
+        public override void FsyncData(SafeFileHandle handle)
+        {
+            var path = PathOf(handle);
+            if (path is not null && owner.Inside(path))
+            {
+                owner.Add(new Op(Kind.Sync, path, 0, null));
+            }
+
+            Real.FsyncData(handle);
+        }
+
+        public override void FsyncDirectory(string path)
+        {
+            owner.Add(new Op(Kind.DirSync, Path.GetFullPath(path), 0, null));
+            Real.FsyncDirectory(path);
+        }
+
+        public override void SetLength(SafeFileHandle handle, long length)
+        {
+            var path = PathOf(handle);
+            Real.SetLength(handle, length);
+            if (path is not null && owner.Inside(path))
+            {
+                owner.Add(new Op(Kind.SetLength, path, length, null));
+            }
+        }
+
+        public override void Rename(string from, string to)
+        {
+            Real.Rename(from, to);
+            owner.Add(new Op(Kind.Rename, Path.GetFullPath(from), 0, null, Path.GetFullPath(to)));
+        }
+
+        public override bool RenameNoReplace(string from, string to)
+        {
+            bool done = Real.RenameNoReplace(from, to);
+            if (done)
+            {
+                owner.Add(new Op(Kind.Rename, Path.GetFullPath(from), 0, null, Path.GetFullPath(to)));
+            }
+
+            return done;
+        }
+
+        public override void Unlink(string path)
+        {
+            Real.Unlink(path);
+            owner.Add(new Op(Kind.Unlink, Path.GetFullPath(path), 0, null));
+        }
+
+        public override bool CreateDirectory(string path) => Real.CreateDirectory(path);
+    }
+}
