@@ -8,7 +8,8 @@ namespace DataWal.Benchmarks;
 /// <summary>
 /// "measure" mode: one-shot figures at N records/keys (default 1,000,000) for the targets, printed
 /// as a markdown table beside upstream's numbers. The store's open is measured in a fresh child process
-/// (<c>measure-open DIR</c>) so that its peak RSS is the open's alone.
+/// (<c>measure-open DIR</c>) so that its peak RSS is the open's alone. Then the group-commit sweep
+/// (<see cref="GroupCommit"/>) prints its own table.
 /// </summary>
 internal static class Measure
 {
@@ -26,15 +27,38 @@ internal static class Measure
     public static int Run(string[] args)
     {
         int keys = 1_000_000;
+        double groupCommitSeconds = 3;
+        bool groupCommit = true;
+        bool groupCommitOnly = false;
+        var singlePoints = new List<(GroupCommit.Variant Variant, int Writers)>();
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--keys" && i + 1 < args.Length)
             {
                 keys = int.Parse(args[++i].Replace("_", "", StringComparison.Ordinal).Replace(",", "", StringComparison.Ordinal), Inv);
             }
+            else if (args[i] == "--gc-seconds" && i + 1 < args.Length)
+            {
+                groupCommitSeconds = double.Parse(args[++i], Inv);
+            }
+            else if (args[i] == "--no-group-commit")
+            {
+                groupCommit = false;
+            }
+            else if (args[i] == "--group-commit-only")
+            {
+                groupCommitOnly = true;
+            }
+            else if (args[i] == "--gc-point" && i + 1 < args.Length)
+            {
+                // VARIANT:WRITERS, e.g. Grouped:16 (repeatable): only these group-commit points, no warm-up sweep.
+                string[] parts = args[++i].Split(':');
+                singlePoints.Add((Enum.Parse<GroupCommit.Variant>(parts[0], ignoreCase: true), int.Parse(parts[1], Inv)));
+                groupCommitOnly = true;
+            }
             else
             {
-                Console.Error.WriteLine($"usage: measure [--keys N]   (unknown argument '{args[i]}')");
+                Console.Error.WriteLine($"usage: measure [--keys N] [--gc-seconds S] [--no-group-commit | --group-commit-only | --gc-point VARIANT:WRITERS ...]   (unknown argument '{args[i]}')");
                 return 2;
             }
         }
@@ -43,8 +67,19 @@ internal static class Measure
         string root = BenchEnv.NewDir("measure");
         Directory.CreateDirectory(root);
         var rows = new List<Row>();
+        List<GroupCommit.Point>? groupPoints = null;
         try
         {
+            if (groupCommitOnly)
+            {
+                groupPoints = singlePoints.Count == 0
+                    ? RunGroupCommit(root, groupCommitSeconds)
+                    : singlePoints.Select(p => GroupCommit.RunPoint(root, p.Variant, p.Writers, groupCommitSeconds)).ToList();
+                Console.WriteLine();
+                GroupCommit.PrintTable(Console.Out, groupPoints, groupCommitSeconds);
+                return 0;
+            }
+
             Console.WriteLine($"# measure: N = {keys:N0}; warming up ...");
             WarmUp(Path.Combine(root, "warmup"));
 
@@ -121,6 +156,18 @@ internal static class Measure
             var (fsyncEachSeconds, median, p99) = TimeAppendFsync(fsyncDir, FsyncOps);
             rows.Add(new("append 100 B + fsync each", Rate(FsyncOps, fsyncEachSeconds), "3.7 k/s", $"{FsyncOps:N0} ops; latency median {median:F0} µs, p99 {p99:F0} µs"));
             BenchEnv.DeleteDir(fsyncDir);
+            Console.WriteLine("# append + fsync done");
+
+            if (groupCommit)
+            {
+                groupPoints = RunGroupCommit(root, groupCommitSeconds);
+                foreach (var p in groupPoints.Where(p => p.Writers == 16))
+                {
+                    string what = p.Variant == GroupCommit.Variant.Grouped ? "appends/s (not durable on return)" : "durable ops/s";
+                    rows.Add(new($"group commit, 16 writers — {GroupCommit.Label(p.Variant)}", Rate((long)p.OpsPerSecond, 1), p.Variant == GroupCommit.Variant.Grouped ? "" : "3.7 k/s (one caller at a time)",
+                        string.Create(Inv, $"{what}; p50 {p.P50Micros:F0} µs, p99 {p.P99Micros:F0} µs; {p.MeanBatch:F1} ops per fsync")));
+                }
+            }
         }
         finally
         {
@@ -135,7 +182,22 @@ internal static class Measure
             Console.WriteLine($"| {row.Figure} | {row.Ours} | {row.Upstream} | {row.Note} |");
         }
 
+        if (groupPoints is not null)
+        {
+            Console.WriteLine();
+            GroupCommit.PrintTable(Console.Out, groupPoints, groupCommitSeconds);
+        }
+
         return 0;
+    }
+
+    private static List<GroupCommit.Point> RunGroupCommit(string root, double seconds)
+    {
+        Console.WriteLine(string.Create(Inv, $"# group commit: {GroupCommit.WriterCounts.Length * 3 + 2} points of {seconds:0.#} s ..."));
+        var points = GroupCommit.RunAll(root, seconds, Console.WriteLine);
+        var (median, p10, p90) = BenchEnv.RawFsyncLatency();
+        Console.WriteLine(string.Create(Inv, $"# raw fsync after the group-commit sweep: median {median:F1} µs, p10 {p10:F1} µs, p90 {p90:F1} µs"));
+        return points;
     }
 
     /// <summary>Small runs of every measured path so the big runs see optimized code.</summary>

@@ -7,7 +7,9 @@ namespace DataWal.Benchmarks;
 /// Entry point.
 /// <list type="bullet">
 /// <item><c>[--full] [BenchmarkDotNet options, e.g. --filter *Append*]</c>: the BenchmarkDotNet suite (short runs unless --full).</item>
-/// <item><c>measure [--keys N]</c>: one-shot figures at N records/keys (default 1,000,000) as a markdown table.</item>
+/// <item><c>measure [--keys N] [--gc-seconds S] [--no-group-commit | --group-commit-only | --gc-point VARIANT:WRITERS ...]</c>:
+/// one-shot figures at N records/keys (default 1,000,000) as a markdown table, then the group-commit sweep
+/// (1/4/16/64 writers, S seconds per point, default 3) as a second table.</item>
 /// <item><c>measure-open DIR</c> (internal): opens the store in DIR in this fresh process and reports time and memory.</item>
 /// </list>
 /// Data goes under <c>$DATAWAL_BENCH_DIR</c> (default <c>&lt;temp&gt;/datawal-bench</c>).
