@@ -207,7 +207,7 @@ public static class AtomicFile
         bool created;
         try
         {
-            handle = SystemCalls.Current.OpenAppend(full, out created);
+            (handle, created) = FileSync.RetryInterrupted(full, static (calls, f) => (calls.OpenAppend(f, out bool c), c));
         }
         catch (SafeAtomicException e)
         {
@@ -264,9 +264,9 @@ public static class AtomicFile
         {
             if (overwrite)
             {
-                SystemCalls.Current.Rename(fullFrom, fullTo);
+                FileSync.RetryInterrupted((fullFrom, fullTo), static (calls, p) => calls.Rename(p.fullFrom, p.fullTo));
             }
-            else if (!SystemCalls.Current.RenameNoReplace(fullFrom, fullTo))
+            else if (!FileSync.RetryInterrupted((fullFrom, fullTo), static (calls, p) => calls.RenameNoReplace(p.fullFrom, p.fullTo)))
             {
                 throw Failures.AlreadyExists(fullTo);
             }
@@ -313,7 +313,7 @@ public static class AtomicFile
         bool created = false;
         while (missing.TryPop(out string? level))
         {
-            created |= SystemCalls.Current.CreateDirectory(level);
+            created |= FileSync.RetryInterrupted(level, static (calls, l) => calls.CreateDirectory(l));
             FileSync.FsyncDirectory(Path.GetDirectoryName(level)!);
         }
 

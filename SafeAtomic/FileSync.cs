@@ -31,17 +31,7 @@ public static class FileSync
     public static SafeFileHandle Open(string path, FileMode mode, FileAccess access, UnixFileMode? createMode = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        for (int attempt = 0; ; attempt++)
-        {
-            try
-            {
-                return SystemCalls.Current.Open(path, mode, access, FileShare.ReadWrite, createMode);
-            }
-            catch (SystemCallException e) when (e.ErrorNumber == Errno.EINTR && attempt < MaxInterruptedRetries)
-            {
-                // Interrupted before the file was opened: nothing happened, open again.
-            }
-        }
+        return RetryInterrupted((path, mode, access, createMode), static (calls, a) => calls.Open(a.path, a.mode, a.access, FileShare.ReadWrite, a.createMode));
     }
 
     /// <summary>
@@ -145,15 +135,22 @@ public static class FileSync
     }
 
     /// <summary>Runs one system call, repeating it while it reports EINTR (bounded).</summary>
-    private static void RetryInterrupted<T>(T state, Action<SystemCalls, T> call)
+    internal static void RetryInterrupted<T>(T state, Action<SystemCalls, T> call) =>
+        RetryInterrupted((state, call), static (calls, s) =>
+        {
+            s.call(calls, s.state);
+            return true;
+        });
+
+    /// <summary>Runs one system call returning a result, repeating it while it reports EINTR (bounded).</summary>
+    internal static TResult RetryInterrupted<TState, TResult>(TState state, Func<SystemCalls, TState, TResult> call)
     {
         var calls = SystemCalls.Current;
         for (int attempt = 0; ; attempt++)
         {
             try
             {
-                call(calls, state);
-                return;
+                return call(calls, state);
             }
             catch (SystemCallException e) when (e.ErrorNumber == Errno.EINTR && attempt < MaxInterruptedRetries)
             {

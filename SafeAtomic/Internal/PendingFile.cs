@@ -78,9 +78,9 @@ internal sealed class PendingFile
 
             if (replace)
             {
-                SystemCalls.Current.Rename(TempPath, TargetPath);
+                FileSync.RetryInterrupted((TempPath, TargetPath), static (calls, p) => calls.Rename(p.TempPath, p.TargetPath));
             }
-            else if (!SystemCalls.Current.RenameNoReplace(TempPath, TargetPath))
+            else if (!FileSync.RetryInterrupted((TempPath, TargetPath), static (calls, p) => calls.RenameNoReplace(p.TempPath, p.TargetPath)))
             {
                 Abort();
                 return false;
@@ -108,7 +108,7 @@ internal sealed class PendingFile
         _handle = null;
         try
         {
-            SystemCalls.Current.Unlink(TempPath);
+            FileSync.RetryInterrupted(TempPath, static (calls, t) => calls.Unlink(t));
         }
         catch (SystemCallException)
         {
