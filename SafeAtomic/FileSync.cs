@@ -6,7 +6,7 @@ namespace SafeAtomic;
 /// <summary>
 /// Handle-level durability primitives: the layer DataWal.Core builds on. Every call goes through
 /// SafeAtomic's own system-call layer (Mono.Posix on Unix, FlushFileBuffers on Windows), so an fsync
-/// error is always reported, never swallowed the way <c>FileStream.Flush(true)</c> can on Linux.
+/// error is always reported, never swallowed the way FileStream's flush-to-disk can on Linux.
 /// </summary>
 /// <remarks>
 /// Failures throw <see cref="SystemCallException"/> with the errno. EINTR is retried; short writes are
