@@ -86,7 +86,14 @@ public sealed partial class RecordLog
     {
         cancellationToken.ThrowIfCancellationRequested();
         var written = AppendRecordCore(type, key.Span, payload.Span, out ulong txId);
-        return AfterAppendAsync(written, txId, cancellationToken);
+        var durable = AwaitPolicyAsync(txId, written.Length, cancellationToken);
+        if (durable.IsCompletedSuccessfully)
+        {
+            durable.GetAwaiter().GetResult();   // consume it: the waiter may be a pooled source
+            return ValueTask.FromResult(written);
+        }
+
+        return WaitThenReturn(durable, written);
     }
 
     /// <summary>Asynchronous <see cref="Append"/> (a Raw record); see <see cref="AppendRecordAsync"/>.</summary>
@@ -106,7 +113,7 @@ public sealed partial class RecordLog
         ulong first = AppendBatchCore(batch);
         if (batch.Count > 0)
         {
-            await AfterAppendAsync(default, first + (ulong)(batch.Count - 1), cancellationToken, batch.Length).ConfigureAwait(false);
+            await AwaitPolicyAsync(first + (ulong)(batch.Count - 1), batch.Length, cancellationToken).ConfigureAwait(false);
         }
 
         return first;
@@ -137,24 +144,10 @@ public sealed partial class RecordLog
         }
     }
 
-    private ValueTask<RecordRef> AfterAppendAsync(RecordRef written, ulong txId, CancellationToken cancellationToken, long bytes = -1)
-    {
-        switch (_policy)
-        {
-            case DurabilityMode.EveryAppend:
-                return WaitThenReturn(written, txId, cancellationToken);
-            case DurabilityMode.Grouped:
-                NoteUnsynced(1, bytes < 0 ? written.Length : bytes);
-                break;
-        }
-
-        return ValueTask.FromResult(written);
-    }
-
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<RecordRef> WaitThenReturn(RecordRef written, ulong txId, CancellationToken cancellationToken)
+    private static async ValueTask<RecordRef> WaitThenReturn(ValueTask durable, RecordRef written)
     {
-        await WaitDurableAsync(txId, cancellationToken).ConfigureAwait(false);
+        await durable.ConfigureAwait(false);
         return written;
     }
 

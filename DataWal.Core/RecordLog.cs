@@ -223,18 +223,12 @@ public sealed partial class RecordLog : IDisposable
             ThrowIfUnwritable();
             byte[]? rented = null;
             byte[] buffer = size <= _scratch.Length ? _scratch : GrowScratch(size, out rented);
+            txId = _nextTxId;
+            var written = new RecordRef(_activeId, (ulong)_activeSize, (uint)size);
             try
             {
-                WireFormat.Encode(type, _nextTxId, key, payload, buffer);
-                try
-                {
-                    FileSync.Write(_active, buffer.AsSpan(0, size), _activeSize);
-                }
-                catch (SafeAtomicException e)
-                {
-                    Poison("append_record write_all failed");
-                    throw new DataWalException($"datawal: write_all to segment {_activePath}: {e.Message}", e);
-                }
+                WireFormat.Encode(type, txId, key, payload, buffer);
+                WriteFramesAtEnd(buffer.AsSpan(0, size), txId, "append_record write_all failed");
             }
             finally
             {
@@ -242,18 +236,6 @@ public sealed partial class RecordLog : IDisposable
                 {
                     ArrayPool<byte>.Shared.Return(rented);
                 }
-            }
-
-            var written = new RecordRef(_activeId, (ulong)_activeSize, (uint)size);
-            _activeSize += size;
-            txId = _nextTxId;
-            if (_nextTxId == ulong.MaxValue)
-            {
-                Poison("txid overflow");
-            }
-            else
-            {
-                _nextTxId++;
             }
 
             return written;
@@ -306,30 +288,38 @@ public sealed partial class RecordLog : IDisposable
                 ThrowHelper.ThrowPoisoned("txid overflow");
             }
 
-            var bytes = batch.Seal(first);
-            try
-            {
-                FileSync.Write(_active, bytes, _activeSize);
-            }
-            catch (SafeAtomicException e)
-            {
-                Poison("append_batch write_all failed");
-                throw new DataWalException($"datawal: write_all to segment {_activePath}: {e.Message}", e);
-            }
-
-            batch.MarkAppended(_activeId, (ulong)_activeSize);
-            _activeSize += bytes.Length;
-            ulong last = first + (ulong)(batch.Count - 1);
-            if (last == ulong.MaxValue)
-            {
-                Poison("txid overflow");
-            }
-            else
-            {
-                _nextTxId = last + 1;
-            }
-
+            long at = _activeSize;
+            WriteFramesAtEnd(batch.Seal(first), first + (ulong)(batch.Count - 1), "append_batch write_all failed");
+            batch.MarkAppended(_activeId, (ulong)at);
             return first;
+        }
+    }
+
+    /// <summary>
+    /// Under the gate: hands encoded frames to the kernel at the end of the active segment (one write; a
+    /// failure poisons the handle with <paramref name="failure"/>), then advances the segment size and the
+    /// next txid past <paramref name="lastTxId"/> (poisoning at u64 overflow, as upstream).
+    /// </summary>
+    private void WriteFramesAtEnd(ReadOnlySpan<byte> frames, ulong lastTxId, string failure)
+    {
+        try
+        {
+            FileSync.Write(_active, frames, _activeSize);
+        }
+        catch (SafeAtomicException e)
+        {
+            Poison(failure);
+            throw new DataWalException($"datawal: write_all to segment {_activePath}: {e.Message}", e);
+        }
+
+        _activeSize += frames.Length;
+        if (lastTxId == ulong.MaxValue)
+        {
+            Poison("txid overflow");
+        }
+        else
+        {
+            _nextTxId = lastTxId + 1;
         }
     }
 
