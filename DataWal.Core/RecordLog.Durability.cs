@@ -86,7 +86,7 @@ public sealed partial class RecordLog
     {
         cancellationToken.ThrowIfCancellationRequested();
         var written = AppendRecordCore(type, key.Span, payload.Span, out ulong txId);
-        var durable = AwaitPolicyAsync(txId, written.Length, cancellationToken);
+        var durable = AwaitPolicyAsync(txId, 1, written.Length, cancellationToken);
         if (durable.IsCompletedSuccessfully)
         {
             durable.GetAwaiter().GetResult();   // consume it: the waiter may be a pooled source
@@ -113,7 +113,7 @@ public sealed partial class RecordLog
         ulong first = AppendBatchCore(batch);
         if (batch.Count > 0)
         {
-            await AwaitPolicyAsync(first + (ulong)(batch.Count - 1), batch.Length, cancellationToken).ConfigureAwait(false);
+            await AwaitPolicyAsync(first + (ulong)(batch.Count - 1), batch.Count, batch.Length, cancellationToken).ConfigureAwait(false);
         }
 
         return first;
@@ -152,14 +152,14 @@ public sealed partial class RecordLog
     }
 
     /// <summary>After an append made without waiting: wait asynchronously per the policy.</summary>
-    internal ValueTask AwaitPolicyAsync(ulong lastTxId, long bytes, CancellationToken cancellationToken)
+    internal ValueTask AwaitPolicyAsync(ulong lastTxId, int records, long bytes, CancellationToken cancellationToken)
     {
         switch (_policy)
         {
             case DurabilityMode.EveryAppend:
                 return WaitDurableAsync(lastTxId, cancellationToken);
             case DurabilityMode.Grouped:
-                NoteUnsynced(1, bytes);
+                NoteUnsynced(records, bytes);
                 break;
         }
 
@@ -167,7 +167,7 @@ public sealed partial class RecordLog
     }
 
     /// <summary>After a synchronous append: wait for durability or note the unsynced bytes, per the policy.</summary>
-    internal void ApplyPolicy(ulong lastTxId, long bytes)
+    internal void ApplyPolicy(ulong lastTxId, int records, long bytes)
     {
         if (_policy == DurabilityMode.EveryAppend)
         {
@@ -175,7 +175,7 @@ public sealed partial class RecordLog
         }
         else if (_policy == DurabilityMode.Grouped)
         {
-            NoteUnsynced(1, bytes);
+            NoteUnsynced(records, bytes);
         }
     }
 

@@ -207,7 +207,7 @@ public sealed partial class RecordLog : IDisposable
         var written = AppendRecordCore(type, key, payload, out ulong txId);
         if (_policy != DurabilityMode.Manual)
         {
-            ApplyPolicy(txId, written.Length);
+            ApplyPolicy(txId, 1, written.Length);
         }
 
         return written;
@@ -260,7 +260,7 @@ public sealed partial class RecordLog : IDisposable
         ulong first = AppendBatchCore(batch);
         if (_policy != DurabilityMode.Manual && batch.Count > 0)
         {
-            ApplyPolicy(first + (ulong)(batch.Count - 1), batch.Length);
+            ApplyPolicy(first + (ulong)(batch.Count - 1), batch.Count, batch.Length);
         }
 
         return first;

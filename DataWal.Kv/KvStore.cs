@@ -244,7 +244,7 @@ public sealed class KvStore : IDisposable
     {
         var log = _log ?? throw ReadOnly();
         var written = Write(log, RecordType.Put, key, value, out ulong txId);
-        log.ApplyPolicy(txId, written.Length);
+        log.ApplyPolicy(txId, 1, written.Length);
     }
 
     /// <summary>
@@ -258,7 +258,7 @@ public sealed class KvStore : IDisposable
     {
         var log = _log ?? throw ReadOnly();
         var written = Write(log, RecordType.Delete, key, default, out ulong txId);
-        log.ApplyPolicy(txId, written.Length);
+        log.ApplyPolicy(txId, 1, written.Length);
     }
 
     /// <summary>
@@ -273,8 +273,8 @@ public sealed class KvStore : IDisposable
     {
         var log = _log ?? throw ReadOnly();
         cancellationToken.ThrowIfCancellationRequested();
-        Write(log, RecordType.Put, key.Span, value.Span, out ulong txId);
-        return log.AwaitPolicyAsync(txId, key.Length + value.Length + 28, cancellationToken);
+        var written = Write(log, RecordType.Put, key.Span, value.Span, out ulong txId);
+        return log.AwaitPolicyAsync(txId, 1, written.Length, cancellationToken);
     }
 
     /// <summary>Asynchronous <see cref="Delete"/>; see <see cref="PutAsync"/>.</summary>
@@ -285,8 +285,8 @@ public sealed class KvStore : IDisposable
     {
         var log = _log ?? throw ReadOnly();
         cancellationToken.ThrowIfCancellationRequested();
-        Write(log, RecordType.Delete, key.Span, default, out ulong txId);
-        return log.AwaitPolicyAsync(txId, key.Length + 28, cancellationToken);
+        var written = Write(log, RecordType.Delete, key.Span, default, out ulong txId);
+        return log.AwaitPolicyAsync(txId, 1, written.Length, cancellationToken);
     }
 
     /// <summary>
@@ -303,7 +303,7 @@ public sealed class KvStore : IDisposable
         ulong last = ApplyCore(log, batch);
         if (batch.Count > 0)
         {
-            log.ApplyPolicy(last, batch.Records.Length);
+            log.ApplyPolicy(last, batch.Count, batch.Records.Length);
         }
     }
 
@@ -316,7 +316,7 @@ public sealed class KvStore : IDisposable
         var log = _log ?? throw ReadOnly();
         cancellationToken.ThrowIfCancellationRequested();
         ulong last = ApplyCore(log, batch);
-        return batch.Count == 0 ? ValueTask.CompletedTask : log.AwaitPolicyAsync(last, batch.Records.Length, cancellationToken);
+        return batch.Count == 0 ? ValueTask.CompletedTask : log.AwaitPolicyAsync(last, batch.Count, batch.Records.Length, cancellationToken);
     }
 
     /// <summary>Appends under the write gate and updates the key directory in log order.</summary>

@@ -396,4 +396,26 @@ public class GroupCommitTests
         TestContext.Out.WriteLine($"{flushes} background fsyncs in 3 s beside 16 appenders");
         Assert.That(flushes, Is.GreaterThanOrEqualTo(40), "the background flusher must not be starved by appenders");
     }
+
+    [Test]
+    public void Grouped_counts_every_record_of_a_batch_toward_the_record_threshold()
+    {
+        using var dir = new TempDir();
+        using var log = RecordLog.Open(dir.Path, new RecordLogOptions
+        {
+            Durability = DurabilityMode.Grouped,
+            GroupCommitInterval = TimeSpan.FromHours(1),
+            GroupCommitRecords = 100,
+        });
+        log.Fsync();
+        long before = log.FsyncCount;
+        using var batch = new RecordBatch();
+        for (int i = 0; i < 100; i++)
+        {
+            batch.Add(RecordType.Raw, default, "x"u8);
+        }
+
+        log.AppendBatch(batch);   // one call, 100 records: the threshold is reached
+        WaitUntil(() => log.FsyncCount > before, "an early background fsync after a 100-record batch");
+    }
 }
