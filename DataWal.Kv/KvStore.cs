@@ -444,19 +444,9 @@ public sealed class KvStore : IDisposable
         try
         {
             var list = new List<(byte[], RecordRef)>(_keys.Count);
-            if (sorted)
+            foreach (int i in sorted ? _keys.SortedOrder() : Enumerable.Range(0, _keys.Count))
             {
-                foreach (int i in _keys.SortedOrder())
-                {
-                    list.Add((_keys.KeyAt(i).ToArray(), _keys.RefAt(i)));
-                }
-            }
-            else
-            {
-                for (int i = 0; i < _keys.Count; i++)
-                {
-                    list.Add((_keys.KeyAt(i).ToArray(), _keys.RefAt(i)));
-                }
+                list.Add((_keys.KeyAt(i).ToArray(), _keys.RefAt(i)));
             }
 
             return list;
