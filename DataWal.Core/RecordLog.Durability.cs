@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Microsoft.Win32.SafeHandles;
 using SafeAtomic;
@@ -303,6 +304,8 @@ public sealed partial class RecordLog
     {
         string? failure = null;
         SafeAtomicException? error = null;
+        TimeSpan dataElapsed = default;
+        long covered = 0;
         try
         {
             if (plan.Data)
@@ -310,7 +313,9 @@ public sealed partial class RecordLog
                 try
                 {
                     Interlocked.Increment(ref _fsyncCount);
+                    long started = Stopwatch.GetTimestamp();
                     FileSync.FsyncData(plan.Handle!);
+                    dataElapsed = Stopwatch.GetElapsedTime(started);
                 }
                 catch (SafeAtomicException e)
                 {
@@ -323,7 +328,9 @@ public sealed partial class RecordLog
             {
                 try
                 {
+                    long started = Stopwatch.GetTimestamp();
                     FileSync.FsyncDirectory(Directory);
+                    LogTelemetry.Fsynced(Directory, true, Stopwatch.GetElapsedTime(started), 0);
                 }
                 catch (SafeAtomicException e)
                 {
@@ -340,6 +347,7 @@ public sealed partial class RecordLog
             {
                 if (error is null)
                 {
+                    covered = plan.Target > _durableTxId ? (long)(plan.Target - _durableTxId) : 0;
                     _durableTxId = Math.Max(_durableTxId, plan.Target);
                     if (plan.Data)
                     {
@@ -363,6 +371,11 @@ public sealed partial class RecordLog
 
             if (error is null)
             {
+                if (plan.Data)
+                {
+                    LogTelemetry.Fsynced(Directory, false, dataElapsed, covered);
+                }
+
                 done?.TrySetResult();
             }
             else

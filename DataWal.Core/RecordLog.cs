@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using Microsoft.Win32.SafeHandles;
 using SafeAtomic;
 
@@ -128,6 +129,7 @@ public sealed partial class RecordLog : IDisposable
         }
 
         var directoryLock = DirectoryLock.Acquire(dir);
+        long started = Stopwatch.GetTimestamp();
         SafeFileHandle? active = null;
         try
         {
@@ -163,6 +165,8 @@ public sealed partial class RecordLog : IDisposable
                 FileSync.Fsync(active);
                 report = report with { TailCut = true };
             }
+
+            LogTelemetry.Recovered(dir, report, Stopwatch.GetElapsedTime(started), report.TailCut ? report.TailBytesDiscarded : 0);
 
             return new RecordLog(dir, directoryLock, options, active, activeId, logicalEnd, report);
         }
@@ -228,7 +232,7 @@ public sealed partial class RecordLog : IDisposable
             try
             {
                 WireFormat.Encode(type, txId, key, payload, buffer);
-                WriteFramesAtEnd(buffer.AsSpan(0, size), txId, "append_record write_all failed");
+                WriteFramesAtEnd(buffer.AsSpan(0, size), 1, txId, "append_record write_all failed");
             }
             finally
             {
@@ -289,7 +293,7 @@ public sealed partial class RecordLog : IDisposable
             }
 
             long at = _activeSize;
-            WriteFramesAtEnd(batch.Seal(first), first + (ulong)(batch.Count - 1), "append_batch write_all failed");
+            WriteFramesAtEnd(batch.Seal(first), batch.Count, first + (ulong)(batch.Count - 1), "append_batch write_all failed");
             batch.MarkAppended(_activeId, (ulong)at);
             return first;
         }
@@ -300,7 +304,7 @@ public sealed partial class RecordLog : IDisposable
     /// failure poisons the handle with <paramref name="failure"/>), then advances the segment size and the
     /// next txid past <paramref name="lastTxId"/> (poisoning at u64 overflow, as upstream).
     /// </summary>
-    private void WriteFramesAtEnd(ReadOnlySpan<byte> frames, ulong lastTxId, string failure)
+    private void WriteFramesAtEnd(ReadOnlySpan<byte> frames, int records, ulong lastTxId, string failure)
     {
         try
         {
@@ -313,6 +317,7 @@ public sealed partial class RecordLog : IDisposable
         }
 
         _activeSize += frames.Length;
+        LogTelemetry.Appended(Directory, records, frames.Length);
         if (lastTxId == ulong.MaxValue)
         {
             Poison("txid overflow");
@@ -347,6 +352,7 @@ public sealed partial class RecordLog : IDisposable
         using (EnterPriority())
         {
             ThrowIfUnwritable();
+            long started = Stopwatch.GetTimestamp();
             try
             {
                 Interlocked.Increment(ref _fsyncCount);
@@ -358,6 +364,7 @@ public sealed partial class RecordLog : IDisposable
                 throw new DataWalException($"datawal: fsync segment {_activePath}: {e.Message}", e);
             }
 
+            LogTelemetry.Fsynced(Directory, false, Stopwatch.GetElapsedTime(started), (long)(_nextTxId - 1 - Math.Min(_durableTxId, _nextTxId - 1)));
             _durableTxId = _nextTxId - 1;
             _initialSyncPending = false;
             uint nextId = SegmentFiles.NextId(SegmentFiles.List(Directory));
@@ -379,9 +386,11 @@ public sealed partial class RecordLog : IDisposable
                 throw new DataWalException($"datawal: create segment {nextPath}: {e.Message}", e);
             }
 
+            started = Stopwatch.GetTimestamp();
             try
             {
                 FileSync.FsyncDirectory(Directory);
+                LogTelemetry.Fsynced(Directory, true, Stopwatch.GetElapsedTime(started), 0);
             }
             catch (SafeAtomicException e)
             {
@@ -396,6 +405,7 @@ public sealed partial class RecordLog : IDisposable
             _activePath = nextPath;
             _activeSize = 0;
             _directoryDirty = false;
+            LogTelemetry.Rotated(Directory, nextId);
         }
     }
 
@@ -486,7 +496,13 @@ public sealed partial class RecordLog : IDisposable
         }
     }
 
-    private void Poison(string reason) => Interlocked.CompareExchange(ref _poisonReason, reason, null);
+    private void Poison(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _poisonReason, reason, null) is null)
+        {
+            LogTelemetry.Poisoned(Directory, reason);
+        }
+    }
 
     /// <summary>
     /// Closes the active segment and releases the writer lock. Under <see cref="DurabilityMode.Manual"/>

@@ -45,4 +45,20 @@ public sealed class RecordLogReader
     /// <summary>A fresh lazy pass over the snapshotted segments (repeatable).</summary>
     /// <returns>The iterator.</returns>
     public RecordIterator ScanIter() => new(Directory, Segments, -1, LogScanner.DefaultBufferSize);
+
+    /// <summary>
+    /// Follows the log live: yields every record from <paramref name="position"/> on, then waits for new ones
+    /// until cancelled. Crosses rotations into new segments; never yields a torn frame (a half-written tail is
+    /// waited on while a writer may still complete it, and a restarted writer's tail cut is followed); survives
+    /// writer restarts. A writer in this process wakes the follower at once; one in another process through
+    /// file-change notification, with <see cref="FollowOptions.PollInterval"/> as the fallback.
+    /// </summary>
+    /// <param name="position">Where to start (<see cref="FollowPosition.Start"/>, <see cref="FollowPosition.Now"/>, or after/at a record).</param>
+    /// <param name="options">Options, or null for the defaults.</param>
+    /// <param name="cancellationToken">Ends the follow: the enumeration throws <see cref="OperationCanceledException"/>.</param>
+    /// <returns>The records, in log order, without end.</returns>
+    /// <exception cref="CorruptRecordException">Damage that recovery would not tolerate either (a sealed segment, or structural).</exception>
+    /// <exception cref="DataWalException">The position does not name a record, or the log shrank below the position already yielded.</exception>
+    public IAsyncEnumerable<Record> FollowAsync(FollowPosition position, FollowOptions? options = null, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("not yet");
 }
