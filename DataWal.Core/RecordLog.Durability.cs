@@ -10,6 +10,8 @@ public sealed partial class RecordLog
 {
     // Guarded by _gate.
     private ulong _durableTxId;              // every txid <= this is durable
+    private uint _durableSegment;            // every byte before (_durableSegment, _durableEnd) is durable
+    private long _durableEnd;
     private bool _initialSyncPending = true; // recovered bytes may sit only in the page cache
     private bool _directoryDirty = true;     // the directory's entries may not be durable yet
     private bool _flushing;
@@ -283,7 +285,7 @@ public sealed partial class RecordLog
         return true;
     }
 
-    private readonly record struct FlushPlan(SafeFileHandle? Handle, ulong Target, bool Data, bool Directory);
+    private readonly record struct FlushPlan(SafeFileHandle? Handle, ulong Target, bool Data, bool Directory, uint Segment, long End);
 
     /// <summary>Called under the gate: this caller becomes the flusher for everything appended so far.</summary>
     private FlushPlan BeginFlush()
@@ -296,7 +298,7 @@ public sealed partial class RecordLog
         bool data = _initialSyncPending || _durableTxId < target;
         Interlocked.Exchange(ref _unsyncedRecords, 0);
         Interlocked.Exchange(ref _unsyncedBytes, 0);
-        return new FlushPlan(_active, target, data, _directoryDirty);
+        return new FlushPlan(_active, target, data, _directoryDirty, _activeId, _activeSize);
     }
 
     /// <summary>Runs outside the gate, so appends continue while the disk works.</summary>
@@ -352,6 +354,10 @@ public sealed partial class RecordLog
                     if (plan.Data)
                     {
                         _initialSyncPending = false;
+                        if (plan.Segment == _durableSegment && plan.End > _durableEnd)
+                        {
+                            _durableEnd = plan.End;   // a rotation meanwhile already moved past this segment
+                        }
                     }
 
                     if (plan.Directory)
@@ -374,6 +380,7 @@ public sealed partial class RecordLog
                 if (plan.Data)
                 {
                     LogTelemetry.Fsynced(Directory, false, dataElapsed, covered);
+                    _signal.Notify();   // durable-only followers may go on
                 }
 
                 done?.TrySetResult();

@@ -33,6 +33,7 @@ public sealed partial class RecordLog : IDisposable
     private readonly Lock _gate = new();
     private readonly DirectoryLock _lock;
     private readonly RecordLogOptions _options;
+    private readonly LogSignal _signal;
     private SafeFileHandle _active;
     private string _activePath;
     private uint _activeId;
@@ -54,7 +55,10 @@ public sealed partial class RecordLog : IDisposable
         _activeSize = activeSize;
         _report = report;
         _nextTxId = report.LastTxIdSeen == ulong.MaxValue ? 1 : report.LastTxIdSeen + 1;
+        _durableSegment = activeId;
         _policy = options.Durability;
+        _signal = LogSignal.Acquire(directory);
+        _signal.AttachWriter(this);
         if (_policy == DurabilityMode.Grouped)
         {
             StartBackgroundFlusher();
@@ -318,6 +322,7 @@ public sealed partial class RecordLog : IDisposable
 
         _activeSize += frames.Length;
         LogTelemetry.Appended(Directory, records, frames.Length);
+        _signal.Notify();
         if (lastTxId == ulong.MaxValue)
         {
             Poison("txid overflow");
@@ -405,8 +410,12 @@ public sealed partial class RecordLog : IDisposable
             _activePath = nextPath;
             _activeSize = 0;
             _directoryDirty = false;
+            _durableSegment = nextId;   // the sealed segment is durable whole; the new one is empty
+            _durableEnd = 0;
             LogTelemetry.Rotated(Directory, nextId);
         }
+
+        _signal.Notify();
     }
 
     /// <summary>
@@ -536,6 +545,23 @@ public sealed partial class RecordLog : IDisposable
             _disposed = true;
             _active.Dispose();
             _lock.Dispose();
+        }
+
+        _signal.DetachWriter(this);
+        _signal.Release();
+    }
+
+    /// <summary>
+    /// For followers in this process: the end of what has been written and the end of what an fsync has
+    /// covered (segment, offset). False once the log is closed.
+    /// </summary>
+    internal bool TryGetFollowState(out (uint Segment, long End) written, out (uint Segment, long End) durable)
+    {
+        lock (_gate)
+        {
+            written = (_activeId, _activeSize);
+            durable = (_durableSegment, _durableEnd);
+            return !_disposed;
         }
     }
 }

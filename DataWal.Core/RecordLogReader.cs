@@ -59,6 +59,24 @@ public sealed class RecordLogReader
     /// <returns>The records, in log order, without end.</returns>
     /// <exception cref="CorruptRecordException">Damage that recovery would not tolerate either (a sealed segment, or structural).</exception>
     /// <exception cref="DataWalException">The position does not name a record, or the log shrank below the position already yielded.</exception>
-    public IAsyncEnumerable<Record> FollowAsync(FollowPosition position, FollowOptions? options = null, CancellationToken cancellationToken = default) =>
-        throw new NotSupportedException("not yet");
+    public IAsyncEnumerable<Record> FollowAsync(FollowPosition position, FollowOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new FollowOptions();
+        if (options.PollInterval <= TimeSpan.Zero || options.PollInterval > TimeSpan.FromDays(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.PollInterval, "FollowOptions.PollInterval must be positive and at most one day.");
+        }
+
+        if (options.ReadBufferSize <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.ReadBufferSize, "FollowOptions.ReadBufferSize must be positive.");
+        }
+
+        if (!Enum.IsDefined(position.Kind))
+        {
+            throw new ArgumentOutOfRangeException(nameof(position), position.Kind, "Unknown follow position kind.");
+        }
+
+        return LogFollower.RunAsync(Directory, position, options, cancellationToken);
+    }
 }

@@ -19,7 +19,9 @@ internal sealed class LogScanner : IDisposable
 
     private readonly string _directory;
     private readonly IReadOnlyList<uint> _segments;
-    private readonly long _lastSegmentBound;
+    private long _lastSegmentBound;
+    private long _startOffset;
+    private bool _strict;
 
     private byte[] _buffer;
     private long _bufferFileOffset;
@@ -27,6 +29,7 @@ internal sealed class LogScanner : IDisposable
 
     private int _segmentIndex = -1;
     private SafeFileHandle? _handle;
+    private bool _inSegment;
     private long _fileLength;
     private long _offset;
 
@@ -43,13 +46,36 @@ internal sealed class LogScanner : IDisposable
     /// <param name="segments">The segment ids to read, ascending; the last one tolerates a damaged tail.</param>
     /// <param name="lastSegmentBound">Read the last segment only up to this length (a writer's committed end), or -1 for its whole length.</param>
     /// <param name="bufferSize">Initial read buffer size.</param>
-    public LogScanner(string directory, IReadOnlyList<uint> segments, long lastSegmentBound = -1, int bufferSize = DefaultBufferSize)
+    /// <param name="startOffset">Where to start reading in the first segment (a frame boundary).</param>
+    public LogScanner(string directory, IReadOnlyList<uint> segments, long lastSegmentBound = -1, int bufferSize = DefaultBufferSize, long startOffset = 0)
     {
         _directory = directory;
         _segments = segments;
         _lastSegmentBound = lastSegmentBound;
+        _startOffset = startOffset;
         _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(bufferSize, WireFormat.HeaderLength));
     }
+
+    /// <summary>
+    /// Follow mode, on a single-segment scanner: starts another pass over the segment at <paramref name="from"/>
+    /// (a frame boundary), up to its current length or to <paramref name="bound"/> when that is not negative.
+    /// With <paramref name="strict"/> the segment is read as a sealed one: a damaged remainder throws instead
+    /// of ending the pass. The open handle is kept; nothing read before is trusted again.
+    /// </summary>
+    public void Resume(long from, long bound, bool strict)
+    {
+        _startOffset = from;
+        _lastSegmentBound = bound;
+        _strict = strict;
+        _segmentIndex = -1;
+        _inSegment = false;
+        _tailTruncated = 0;
+        _tailBytesDiscarded = 0;
+        Finished = false;
+    }
+
+    /// <summary>True when the pass stopped at a damaged (possibly still being written) remainder rather than at the end of the data.</summary>
+    public bool EndedInTail => _tailTruncated != 0;
 
     /// <summary>True once every segment has been read (cleanly or up to a tolerated tail).</summary>
     public bool Finished { get; private set; }
@@ -88,6 +114,9 @@ internal sealed class LogScanner : IDisposable
 
     private bool IsLastSegment => _segmentIndex == _segments.Count - 1;
 
+    /// <summary>Damage here is a tolerated tail: the last segment, unless it is being read as sealed.</summary>
+    private bool TailTolerated => IsLastSegment && !_strict;
+
     private string SegmentPath => SegmentFiles.PathFor(_directory, Segment);
 
     /// <summary>Advances to the next valid frame; false at the end of the log or at a tolerated tail.</summary>
@@ -96,7 +125,7 @@ internal sealed class LogScanner : IDisposable
     {
         while (!Finished)
         {
-            if (_handle is null && !OpenNextSegment())
+            if (!_inSegment && !OpenNextSegment())
             {
                 Finished = true;
                 return false;
@@ -132,7 +161,7 @@ internal sealed class LogScanner : IDisposable
             {
                 // Decision 13: a zero-filled remainder of the last segment is what a crash leaves on some
                 // file systems; a valid frame never starts with a zero byte.
-                if (IsLastSegment && _buffer[start] == 0 && RemainderIsZero())
+                if (TailTolerated && _buffer[start] == 0 && RemainderIsZero())
                 {
                     Damaged(CorruptionKind.Truncated, null);
                     continue;
@@ -182,11 +211,13 @@ internal sealed class LogScanner : IDisposable
         }
 
         string path = SegmentPath;
+        // Only the first segment may start mid-file (a follow position, or a resumed follow pass).
+        long start = _segmentIndex == 0 ? _startOffset : 0;
+        long length;
         try
         {
-            _handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            long length = RandomAccess.GetLength(_handle);
-            _fileLength = IsLastSegment && _lastSegmentBound >= 0 ? Math.Min(length, _lastSegmentBound) : length;
+            _handle ??= File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            length = RandomAccess.GetLength(_handle);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -195,18 +226,30 @@ internal sealed class LogScanner : IDisposable
             throw new DataWalException($"datawal: open segment {path}: {e.Message}", e);
         }
 
+        if (start > length)
+        {
+            throw new DataWalException($"datawal: segment {path} is {length} bytes, shorter than offset {start} already read; the log was truncated or replaced");
+        }
+
+        _fileLength = IsLastSegment && _lastSegmentBound >= 0 ? Math.Max(start, Math.Min(length, _lastSegmentBound)) : length;
+        _inSegment = true;
         _filesScanned++;
-        _offset = 0;
-        _bufferFileOffset = 0;
+        _offset = start;
+        _bufferFileOffset = start;
         _bufferCount = 0;
         return true;
     }
 
     private void EndSegment()
     {
+        _inSegment = false;
         if (IsLastSegment)
         {
             LastSegmentEnd = _offset;
+            if (_segments.Count == 1)
+            {
+                return;   // a single-segment scanner may be resumed (follow mode): keep the handle open
+            }
         }
 
         _handle?.Dispose();
@@ -216,7 +259,7 @@ internal sealed class LogScanner : IDisposable
     /// <summary>Records a tolerated tail on the last segment, or throws for an earlier one.</summary>
     private void Damaged(CorruptionKind kind, Exception? inner)
     {
-        if (!IsLastSegment)
+        if (!TailTolerated)
         {
             string message = kind == CorruptionKind.Truncated
                 ? $"datawal: truncated record at offset {_offset} of non-tail segment {Segment} ({SegmentPath}); refusing to silently drop data"
