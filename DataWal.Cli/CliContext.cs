@@ -4,18 +4,30 @@ using System.Globalization;
 namespace DataWal.Cli;
 
 /// <summary>
-/// What a command writes to: stdout for results, stderr for diagnostics and progress, and whether the
-/// output is JSON. Lines end in <c>\n</c> on every platform (upstream's <c>println!</c>).
+/// What a command writes to: stdout for results, stderr for diagnostics and progress, whether the
+/// output is JSON, and the token that asks a long-running command (<c>scan --follow</c>) to stop.
+/// Lines end in <c>\n</c> on every platform (upstream's <c>println!</c>).
 /// </summary>
 internal sealed class CliContext
 {
-    public CliContext(TextWriter output, TextWriter error, bool json, bool stderrIsTerminal)
+    private static int s_interruptScopes;
+
+    public CliContext(TextWriter output, TextWriter error, bool json, bool stderrIsTerminal, CancellationToken cancellation = default)
     {
         Out = output;
         Err = error;
         Json = json;
         ProgressEnabled = stderrIsTerminal && !json;
+        Cancellation = cancellation;
     }
+
+    /// <summary>
+    /// True while some command in this process ends cleanly on <see cref="Cancellation"/> (inside
+    /// <see cref="HandleInterrupts"/>): <see cref="Program.Main"/> then turns Ctrl-C and SIGTERM into a
+    /// cancellation. Otherwise the signals keep their default effect (the process ends at once), so a long
+    /// pass that does not watch the token can still be interrupted.
+    /// </summary>
+    public static bool InterruptsHandled => Volatile.Read(ref s_interruptScopes) > 0;
 
     public TextWriter Out { get; }
 
@@ -35,6 +47,35 @@ internal sealed class CliContext
     public void ErrorLine(string text) => Err.Write(text + "\n");
 
     public ProgressLine Progress() => new(ProgressEnabled ? Err : null);
+
+    /// <summary>Fires when the caller asks the command to stop (Ctrl-C, SIGTERM, or the embedder's token).</summary>
+    public CancellationToken Cancellation { get; }
+
+    /// <summary>Declares, until disposed, that this command ends cleanly on <see cref="Cancellation"/> (see <see cref="InterruptsHandled"/>).</summary>
+    /// <remarks>A no-op when <see cref="Cancellation"/> can never fire: nothing could then end the command.</remarks>
+    public IDisposable HandleInterrupts()
+    {
+        if (!Cancellation.CanBeCanceled)
+        {
+            return new InterruptScope(armed: false);
+        }
+
+        Interlocked.Increment(ref s_interruptScopes);
+        return new InterruptScope(armed: true);
+    }
+
+    private sealed class InterruptScope(bool armed) : IDisposable
+    {
+        private int _disposed = armed ? 0 : 1;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                Interlocked.Decrement(ref s_interruptScopes);
+            }
+        }
+    }
 }
 
 /// <summary>A single, throttled status line on stderr (carriage return, no newline), erased when disposed.</summary>

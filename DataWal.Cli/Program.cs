@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using System.Reflection;
+using System.Runtime.InteropServices;
 using DataWal.Core;
 
 namespace DataWal.Cli;
@@ -9,10 +10,53 @@ namespace DataWal.Cli;
 /// <summary>Entry point of the <c>datawal</c> tool.</summary>
 public static class Program
 {
-    /// <summary>Runs the tool on the process's console.</summary>
+    /// <summary>
+    /// Runs the tool on the process's console. While a command that ends cleanly on cancellation runs
+    /// (<c>scan --follow</c>), Ctrl-C (SIGINT) and SIGTERM cancel it: it flushes its output and exits 0.
+    /// Otherwise the signals keep their default effect.
+    /// </summary>
     /// <param name="args">Command-line arguments.</param>
     /// <returns>The process exit code (see <see cref="ExitCodes"/>).</returns>
-    public static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+    public static int Main(string[] args)
+    {
+        // Never disposed: a signal may still arrive on another thread while the process winds down.
+        var interrupted = new CancellationTokenSource();
+        void OnCancelKeyPress(object? sender, ConsoleCancelEventArgs e)
+        {
+            if (CliContext.InterruptsHandled)
+            {
+                e.Cancel = true;   // keep the process alive until the command has flushed and returned
+                interrupted.Cancel();
+            }
+        }
+
+        Console.CancelKeyPress += OnCancelKeyPress;
+        PosixSignalRegistration? sigterm = null;
+        try
+        {
+            sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+            {
+                if (CliContext.InterruptsHandled)
+                {
+                    context.Cancel = true;
+                    interrupted.Cancel();
+                }
+            });
+        }
+        catch (PlatformNotSupportedException)
+        {
+        }
+
+        try
+        {
+            return Run(args, Console.Out, Console.Error, interrupted.Token);
+        }
+        finally
+        {
+            sigterm?.Dispose();
+            Console.CancelKeyPress -= OnCancelKeyPress;
+        }
+    }
 
     /// <summary>
     /// Parses <paramref name="args"/> and runs the chosen command in-process: results go to
@@ -24,7 +68,19 @@ public static class Program
     /// <param name="stdout">Receives the command's output.</param>
     /// <param name="stderr">Receives errors, hints and progress.</param>
     /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => Run(args, stdout, stderr, CancellationToken.None);
+
+    /// <summary>
+    /// <see cref="Run(string[], TextWriter, TextWriter)"/> with a way to stop a command that runs until
+    /// interrupted: when <paramref name="cancellationToken"/> fires, <c>scan --follow</c> flushes what it
+    /// printed and returns <see cref="ExitCodes.Ok"/>. Other commands do not watch the token.
+    /// </summary>
+    /// <param name="args">Command-line arguments, e.g. <c>["scan", "./store", "--follow"]</c>.</param>
+    /// <param name="stdout">Receives the command's output (flushed whenever a follow is about to wait).</param>
+    /// <param name="stderr">Receives errors, hints and progress.</param>
+    /// <param name="cancellationToken">Ends a follow with exit code 0.</param>
+    /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(stdout);
@@ -32,7 +88,7 @@ public static class Program
         bool terminal = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
         try
         {
-            return new App(stdout, stderr, terminal).Invoke(args);
+            return new App(stdout, stderr, terminal, cancellationToken).Invoke(args);
         }
         finally
         {
@@ -60,13 +116,15 @@ internal sealed class App
     private readonly TextWriter _out;
     private readonly TextWriter _err;
     private readonly bool _terminal;
+    private readonly CancellationToken _cancellation;
     private readonly Dictionary<Command, string[]> _examples = [];
 
-    public App(TextWriter output, TextWriter error, bool terminal)
+    public App(TextWriter output, TextWriter error, bool terminal, CancellationToken cancellation)
     {
         _out = output;
         _err = error;
         _terminal = terminal;
+        _cancellation = cancellation;
         Json = new Option<bool>("--json")
         {
             Description = "Machine-readable output: one compact JSON object per line (schema datawal.cli.v1). Accepted before or after the command.",
@@ -118,7 +176,7 @@ internal sealed class App
         _examples[command] = examples;
         command.SetAction(parse =>
         {
-            var context = new CliContext(_out, _err, parse.GetValue(Json), _terminal);
+            var context = new CliContext(_out, _err, parse.GetValue(Json), _terminal, _cancellation);
             try
             {
                 return body(parse, context);

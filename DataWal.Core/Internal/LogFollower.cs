@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using Microsoft.Win32.SafeHandles;
 using SafeAtomic;
 
@@ -18,6 +19,22 @@ namespace DataWal.Core;
 internal static class LogFollower
 {
     private const int RecordsPerYield = 4096;
+    private static readonly TimeSpan StructuralRecheckDelay = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>MoveNext, returning corruption instead of throwing it (an iterator cannot yield inside a catch).</summary>
+    private static bool TryMoveNext(LogScanner scanner, out CorruptRecordException? damage)
+    {
+        damage = null;
+        try
+        {
+            return scanner.MoveNext();
+        }
+        catch (CorruptRecordException e) when (e.Kind == CorruptionKind.Structural)
+        {
+            damage = e;
+            return false;
+        }
+    }
 
     public static async IAsyncEnumerable<Record> RunAsync(string directory, FollowPosition position, FollowOptions options, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -44,6 +61,7 @@ internal static class LogFollower
 
             scanner = new LogScanner(directory, [segment], -1, options.ReadBufferSize, offset);
             int sinceYield = 0;
+            long suspect = -1;   // offset of structural damage seen once, awaiting a second look
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -51,9 +69,30 @@ internal static class LogFollower
                 long bound = options.DurableOnly ? DurableBound(directory, signal, segment, offset, sealedSegment: false, ref syncHandle) : -1;
                 scanner.Resume(offset, bound, strict: false);
                 bool any = false;
-                while (scanner.MoveNext())
+                bool recheck = false;
+                while (true)
                 {
+                    if (!TryMoveNext(scanner, out var damage))
+                    {
+                        if (damage is null)
+                        {
+                            break;
+                        }
+
+                        // Structural damage where a writer may be cutting a torn tail and appending at the same
+                        // offset could, in theory, be a read racing both; it is damage only if it is still there.
+                        if (suspect != (long)damage.Offset)
+                        {
+                            suspect = (long)damage.Offset;
+                            recheck = true;
+                            break;
+                        }
+
+                        ExceptionDispatchInfo.Throw(damage);
+                    }
+
                     any = true;
+                    suspect = -1;
                     offset = scanner.Offset + scanner.Length;
                     yield return scanner.ToRecord();
                     cancellationToken.ThrowIfCancellationRequested();
@@ -62,6 +101,12 @@ internal static class LogFollower
                         sinceYield = 0;
                         await Task.Yield();   // a long catch-up must not starve the caller's scheduler
                     }
+                }
+
+                if (recheck)
+                {
+                    await Task.Delay(StructuralRecheckDelay, cancellationToken).ConfigureAwait(false);
+                    continue;
                 }
 
                 offset = scanner.LastSegmentEnd;
