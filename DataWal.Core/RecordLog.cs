@@ -54,6 +54,7 @@ public sealed partial class RecordLog : IDisposable
         _activeSize = activeSize;
         _report = report;
         _nextTxId = report.LastTxIdSeen == ulong.MaxValue ? 1 : report.LastTxIdSeen + 1;
+        _recoveredTxId = report.LastTxIdSeen;
         _policy = options.Durability;
         if (_policy == DurabilityMode.Grouped)
         {
@@ -364,7 +365,7 @@ public sealed partial class RecordLog : IDisposable
                 throw new DataWalException($"datawal: fsync segment {_activePath}: {e.Message}", e);
             }
 
-            LogTelemetry.Fsynced(Directory, false, Stopwatch.GetElapsedTime(started), (long)(_nextTxId - 1 - Math.Min(_durableTxId, _nextTxId - 1)));
+            LogTelemetry.Fsynced(Directory, false, Stopwatch.GetElapsedTime(started), GroupCommitSize(_nextTxId - 1));
             _durableTxId = _nextTxId - 1;
             _initialSyncPending = false;
             uint nextId = SegmentFiles.NextId(SegmentFiles.List(Directory));
