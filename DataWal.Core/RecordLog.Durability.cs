@@ -12,6 +12,7 @@ public sealed partial class RecordLog
     private ulong _durableTxId;              // every txid <= this is durable
     private uint _durableSegment;            // every byte before (_durableSegment, _durableEnd) is durable
     private long _durableEnd;
+    private readonly ulong _recoveredTxId;   // the last txid recovered at open
     private bool _initialSyncPending = true; // recovered bytes may sit only in the page cache
     private bool _directoryDirty = true;     // the directory's entries may not be durable yet
     private bool _flushing;
@@ -349,7 +350,7 @@ public sealed partial class RecordLog
             {
                 if (error is null)
                 {
-                    covered = plan.Target > _durableTxId ? (long)(plan.Target - _durableTxId) : 0;
+                    covered = GroupCommitSize(plan.Target);
                     _durableTxId = Math.Max(_durableTxId, plan.Target);
                     if (plan.Data)
                     {
@@ -396,6 +397,17 @@ public sealed partial class RecordLog
             string what = failure == "fsync sync_all failed" ? $"fsync segment {SegmentFiles.PathFor(Directory, _activeId)}" : $"fsync log directory {Directory}";
             throw new DataWalException($"datawal: {what}: {error.Message}", error);
         }
+    }
+
+    /// <summary>
+    /// Under the gate: how many records appended through this handle a flush up to <paramref name="target"/>
+    /// makes durable (the group-commit size). Records recovered at open are not counted: the first fsync
+    /// after a reopen covers them too, but they were not part of anyone's commit.
+    /// </summary>
+    private long GroupCommitSize(ulong target)
+    {
+        ulong floor = Math.Max(_durableTxId, _recoveredTxId);
+        return target > floor ? (long)(target - floor) : 0;
     }
 
     private void StartBackgroundFlusher()

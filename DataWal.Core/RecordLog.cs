@@ -56,6 +56,7 @@ public sealed partial class RecordLog : IDisposable
         _report = report;
         _nextTxId = report.LastTxIdSeen == ulong.MaxValue ? 1 : report.LastTxIdSeen + 1;
         _durableSegment = activeId;
+        _recoveredTxId = report.LastTxIdSeen;
         _policy = options.Durability;
         _signal = LogSignal.Acquire(directory);
         _signal.AttachWriter(this);
@@ -369,7 +370,7 @@ public sealed partial class RecordLog : IDisposable
                 throw new DataWalException($"datawal: fsync segment {_activePath}: {e.Message}", e);
             }
 
-            LogTelemetry.Fsynced(Directory, false, Stopwatch.GetElapsedTime(started), (long)(_nextTxId - 1 - Math.Min(_durableTxId, _nextTxId - 1)));
+            LogTelemetry.Fsynced(Directory, false, Stopwatch.GetElapsedTime(started), GroupCommitSize(_nextTxId - 1));
             _durableTxId = _nextTxId - 1;
             _initialSyncPending = false;
             uint nextId = SegmentFiles.NextId(SegmentFiles.List(Directory));

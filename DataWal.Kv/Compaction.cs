@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using DataWal.Core;
 
 namespace DataWal.Kv;
@@ -14,6 +15,7 @@ internal static class Compaction
     public static CompactionStats Run(KvStore source, string outDirectory, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(outDirectory);
+        long started = Stopwatch.GetTimestamp();
         string target = Path.GetFullPath(outDirectory);
         if (File.Exists(target))
         {
@@ -44,6 +46,8 @@ internal static class Compaction
             cancellationToken);
         output.AppendBatch(batch);
         output.Fsync();
-        return new CompactionStats(live.Count, live.Count, bytes);
+        var stats = new CompactionStats(live.Count, live.Count, bytes);
+        KvTelemetry.Compacted(source.Directory, target, stats, Stopwatch.GetElapsedTime(started));
+        return stats;
     }
 }

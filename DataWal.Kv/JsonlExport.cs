@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Text;
+using System.Diagnostics;
 using SafeAtomic;
 
 namespace DataWal.Kv;
@@ -20,12 +21,14 @@ internal static class JsonlExport
     public static void Run(KvStore source, string outPath, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(outPath);
+        long started = Stopwatch.GetTimestamp();
         string full = Path.GetFullPath(outPath);
         var live = source.Snapshot(sorted: true);
+        long bytes = 0;
         try
         {
             AtomicFile.CreateDirectories(Path.GetDirectoryName(full)!);
-            AtomicFile.WriteAtomic(full, stream => WriteLines(source, live, stream, cancellationToken));
+            AtomicFile.WriteAtomic(full, stream => bytes = WriteLines(source, live, stream, cancellationToken));
         }
         catch (SafeAtomicException e)
         {
@@ -33,10 +36,14 @@ internal static class JsonlExport
             // in place but not confirmed durable.
             throw new DataWal.Core.DataWalException($"datawal: export jsonl to {full}: {e.Message}", e);
         }
+
+        KvTelemetry.Exported(source.Directory, full, live.Count, bytes, Stopwatch.GetElapsedTime(started));
     }
 
-    private static void WriteLines(KvStore source, List<(byte[] Key, DataWal.Core.RecordRef Ref)> live, Stream stream, CancellationToken cancellationToken)
+    /// <returns>The number of bytes written.</returns>
+    private static long WriteLines(KvStore source, List<(byte[] Key, DataWal.Core.RecordRef Ref)> live, Stream stream, CancellationToken cancellationToken)
     {
+        long written = 0;
         byte[] line = ArrayPool<byte>.Shared.Rent(128 * 1024);
         try
         {
@@ -61,8 +68,10 @@ internal static class JsonlExport
                     n += valueChars;
                     Append(line, ref n, LineEnd);
                     stream.Write(line, 0, n);
+                    written += n;
                 },
                 cancellationToken);
+            return written;
         }
         finally
         {

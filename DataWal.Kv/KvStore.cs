@@ -159,10 +159,13 @@ public sealed class KvStore : IDisposable
     {
         if (!TryRef(key, out var location))
         {
+            KvTelemetry.Read(Directory, hit: false);
             return null;
         }
 
-        return ValueReader.Read(_pool, key, location);
+        var value = ValueReader.Read(_pool, key, location);
+        KvTelemetry.Read(Directory, hit: true);
+        return value;
     }
 
     /// <summary>
@@ -177,6 +180,7 @@ public sealed class KvStore : IDisposable
         ArgumentNullException.ThrowIfNull(destination);
         if (!TryRef(key, out var location))
         {
+            KvTelemetry.Read(Directory, hit: false);
             return false;
         }
 
@@ -186,6 +190,7 @@ public sealed class KvStore : IDisposable
             var value = ValueReader.Verify(_pool, key, location, rented.AsSpan(0, (int)location.Length));
             value.CopyTo(destination.GetSpan(value.Length));
             destination.Advance(value.Length);
+            KvTelemetry.Read(Directory, hit: true);
             return true;
         }
         finally
@@ -244,6 +249,7 @@ public sealed class KvStore : IDisposable
     {
         var log = _log ?? throw ReadOnly();
         var written = Write(log, RecordType.Put, key, value, out ulong txId);
+        KvTelemetry.Written(Directory, puts: 1, deletes: 0);
         log.ApplyPolicy(txId, 1, written.Length);
     }
 
@@ -258,6 +264,7 @@ public sealed class KvStore : IDisposable
     {
         var log = _log ?? throw ReadOnly();
         var written = Write(log, RecordType.Delete, key, default, out ulong txId);
+        KvTelemetry.Written(Directory, puts: 0, deletes: 1);
         log.ApplyPolicy(txId, 1, written.Length);
     }
 
@@ -274,6 +281,7 @@ public sealed class KvStore : IDisposable
         var log = _log ?? throw ReadOnly();
         cancellationToken.ThrowIfCancellationRequested();
         var written = Write(log, RecordType.Put, key.Span, value.Span, out ulong txId);
+        KvTelemetry.Written(Directory, puts: 1, deletes: 0);
         return log.AwaitPolicyAsync(txId, 1, written.Length, cancellationToken);
     }
 
@@ -286,6 +294,7 @@ public sealed class KvStore : IDisposable
         var log = _log ?? throw ReadOnly();
         cancellationToken.ThrowIfCancellationRequested();
         var written = Write(log, RecordType.Delete, key.Span, default, out ulong txId);
+        KvTelemetry.Written(Directory, puts: 0, deletes: 1);
         return log.AwaitPolicyAsync(txId, 1, written.Length, cancellationToken);
     }
 
@@ -350,9 +359,11 @@ public sealed class KvStore : IDisposable
     {
         ArgumentNullException.ThrowIfNull(batch);
         var records = batch.Records;
+        int puts = 0;
+        ulong first;
         lock (_writeGate)
         {
-            ulong first = log.AppendBatchCore(records);
+            first = log.AppendBatchCore(records);
             _keysLock.EnterWriteLock();
             try
             {
@@ -361,6 +372,7 @@ public sealed class KvStore : IDisposable
                     if (records.TypeAt(i) == RecordType.Put)
                     {
                         _keys.Set(records.KeyAt(i), records.RefAt(i));
+                        puts++;
                     }
                     else
                     {
@@ -372,9 +384,10 @@ public sealed class KvStore : IDisposable
             {
                 _keysLock.ExitWriteLock();
             }
-
-            return first + (ulong)Math.Max(records.Count - 1, 0);
         }
+
+        KvTelemetry.Written(Directory, puts, records.Count - puts);
+        return first + (ulong)Math.Max(records.Count - 1, 0);
     }
 
     /// <summary>Makes every write so far durable (see <see cref="RecordLog.Fsync"/>).</summary>

@@ -1,0 +1,116 @@
+using System.Diagnostics.Tracing;
+
+namespace DataWal.Core;
+
+/// <summary>
+/// The <c>DataWal</c> event source: rare, significant moments of a store's life (recovery, tail cut,
+/// poisoning, rotation, compaction, export). Event ids are stable: tools and listeners key on them.
+/// Callers check <see cref="EventSource.IsEnabled()"/> first, so an unlistened event costs one field read.
+/// </summary>
+[EventSource(Name = DataWalDiagnostics.EventSourceName)]
+internal sealed class DataWalEventSource : EventSource
+{
+    public const int RecoveryCompletedId = 1;
+    public const int TailCutId = 2;
+    public const int PoisonedId = 3;
+    public const int SegmentRotatedId = 4;
+    public const int CompactionCompletedId = 5;
+    public const int ExportCompletedId = 6;
+
+    public static readonly DataWalEventSource Log = new();
+
+    private DataWalEventSource()
+    {
+    }
+
+    /// <summary>A writer open finished recovering the log in <paramref name="directory"/>.</summary>
+    [Event(RecoveryCompletedId, Level = EventLevel.Informational,
+        Message = "Recovered {0}: {1} segment(s), {2} record(s), tail truncated {3} ({4} byte(s) discarded, cut: {5}) in {6} ms")]
+    public unsafe void RecoveryCompleted(string directory, int filesScanned, long recordsReplayed, int tailTruncated, long tailBytesDiscarded, bool tailCut, double elapsedMilliseconds)
+    {
+        // The manifest's bool is a 4-byte Win32 BOOL, not the CLR's 1-byte bool.
+        int cut = tailCut ? 1 : 0;
+        fixed (char* dir = directory)
+        {
+            EventData* data = stackalloc EventData[7];
+            SetString(ref data[0], dir, directory);
+            Set(ref data[1], &filesScanned, sizeof(int));
+            Set(ref data[2], &recordsReplayed, sizeof(long));
+            Set(ref data[3], &tailTruncated, sizeof(int));
+            Set(ref data[4], &tailBytesDiscarded, sizeof(long));
+            Set(ref data[5], &cut, sizeof(int));
+            Set(ref data[6], &elapsedMilliseconds, sizeof(double));
+            WriteEventCore(RecoveryCompletedId, 7, data);
+        }
+    }
+
+    /// <summary>A writer open cut <paramref name="bytes"/> bytes of damaged tail off the active segment.</summary>
+    [Event(TailCutId, Level = EventLevel.Warning, Message = "Cut {1} byte(s) of damaged tail off the active segment of {0}")]
+    public void TailCut(string directory, long bytes) => WriteEvent(TailCutId, directory, bytes);
+
+    /// <summary>The writer of <paramref name="directory"/> was poisoned; writes are refused until a reopen.</summary>
+    [Event(PoisonedId, Level = EventLevel.Error, Message = "Writer of {0} poisoned: {1}; drop handle and reopen")]
+    public void Poisoned(string directory, string reason) => WriteEvent(PoisonedId, directory, reason);
+
+    /// <summary>A rotation sealed the active segment and started <paramref name="newSegmentId"/>.</summary>
+    [Event(SegmentRotatedId, Level = EventLevel.Informational, Message = "Rotated {0} to segment {1}")]
+    public unsafe void SegmentRotated(string directory, uint newSegmentId)
+    {
+        fixed (char* dir = directory)
+        {
+            EventData* data = stackalloc EventData[2];
+            SetString(ref data[0], dir, directory);
+            Set(ref data[1], &newSegmentId, sizeof(uint));
+            WriteEventCore(SegmentRotatedId, 2, data);
+        }
+    }
+
+    /// <summary>A compaction of the store in <paramref name="directory"/> into <paramref name="target"/> completed.</summary>
+    [Event(CompactionCompletedId, Level = EventLevel.Informational, Message = "Compacted {0} into {1}: {2} record(s), {3} byte(s) in {4} ms")]
+    public unsafe void CompactionCompleted(string directory, string target, long records, long bytes, double elapsedMilliseconds)
+    {
+        fixed (char* dir = directory)
+        fixed (char* to = target)
+        {
+            EventData* data = stackalloc EventData[5];
+            SetString(ref data[0], dir, directory);
+            SetString(ref data[1], to, target);
+            Set(ref data[2], &records, sizeof(long));
+            Set(ref data[3], &bytes, sizeof(long));
+            Set(ref data[4], &elapsedMilliseconds, sizeof(double));
+            WriteEventCore(CompactionCompletedId, 5, data);
+        }
+    }
+
+    /// <summary>A JSONL export of the store in <paramref name="directory"/> to <paramref name="path"/> completed.</summary>
+    [Event(ExportCompletedId, Level = EventLevel.Informational, Message = "Exported {0} to {1}: {2} record(s), {3} byte(s) in {4} ms")]
+    public unsafe void ExportCompleted(string directory, string path, long records, long bytes, double elapsedMilliseconds)
+    {
+        fixed (char* dir = directory)
+        fixed (char* to = path)
+        {
+            EventData* data = stackalloc EventData[5];
+            SetString(ref data[0], dir, directory);
+            SetString(ref data[1], to, path);
+            Set(ref data[2], &records, sizeof(long));
+            Set(ref data[3], &bytes, sizeof(long));
+            Set(ref data[4], &elapsedMilliseconds, sizeof(double));
+            WriteEventCore(ExportCompletedId, 5, data);
+        }
+    }
+
+    [NonEvent]
+    private static unsafe void SetString(ref EventData slot, char* chars, string value)
+    {
+        // Strings travel NUL-terminated, as the manifest's win:UnicodeString expects.
+        slot.DataPointer = (nint)chars;
+        slot.Size = (value.Length + 1) * sizeof(char);
+    }
+
+    [NonEvent]
+    private static unsafe void Set(ref EventData slot, void* value, int size)
+    {
+        slot.DataPointer = (nint)value;
+        slot.Size = size;
+    }
+}
