@@ -18,7 +18,9 @@ public sealed class FollowOptions
     /// The longest the follower sleeps before looking at the files again when nothing woke it (default
     /// <see cref="DefaultPollInterval"/>). A writer in this process wakes it at once; a writer in another
     /// process wakes it through file-change notification when <see cref="WatchFileSystem"/> is on, and this
-    /// interval bounds the delay when notification is unavailable or missed.
+    /// interval bounds the delay when notification is unavailable or missed. Timers tick with the
+    /// operating system's clock: on Linux an interval below one kernel tick (4 ms at the common 250 Hz)
+    /// sleeps about a tick.
     /// </summary>
     public TimeSpan PollInterval { get; init; } = DefaultPollInterval;
 

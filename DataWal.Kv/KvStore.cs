@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using DataWal.Core;
 
 namespace DataWal.Kv;
@@ -436,6 +437,34 @@ public sealed class KvStore : IDisposable
     /// <returns>Completes when the file is durable.</returns>
     public Task ExportJsonlAsync(string outPath, CancellationToken cancellationToken = default) =>
         Task.Run(() => JsonlExport.Run(this, outPath, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// A live feed of this store's changes: every put and delete record from <paramref name="position"/> on,
+    /// in log order, then new ones as they are written (by this store or by a writer in another process)
+    /// until cancelled. The log-level feed (<see cref="RecordLogReader.FollowAsync"/>) restricted to the
+    /// record types the store is made of; the same guarantees hold (rotations crossed, no torn frame, writer
+    /// restarts survived, <see cref="FollowOptions.DurableOnly"/>).
+    /// </summary>
+    /// <param name="position">Where to start; <see cref="FollowPosition.After"/> takes a <see cref="RefOf"/> or a record's <see cref="Record.Ref"/>.</param>
+    /// <param name="options">Options, or null for the defaults.</param>
+    /// <param name="cancellationToken">Ends the feed with <see cref="OperationCanceledException"/>.</param>
+    /// <returns>Put records (key, value) and Delete records (key, empty payload).</returns>
+    public IAsyncEnumerable<Record> FollowChangesAsync(FollowPosition position, FollowOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var records = RecordLogReader.Open(Directory).FollowAsync(position, options, cancellationToken);
+        return OnlyChanges(records, cancellationToken);
+    }
+
+    private static async IAsyncEnumerable<Record> OnlyChanges(IAsyncEnumerable<Record> records, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await foreach (var record in records.WithCancellation(cancellationToken).ConfigureAwait(false))
+        {
+            if (record.Type is RecordType.Put or RecordType.Delete)
+            {
+                yield return record;
+            }
+        }
+    }
 
     /// <summary>Releases the writer lock (if any) and the read handles. Nothing is fsynced implicitly.</summary>
     public void Dispose()

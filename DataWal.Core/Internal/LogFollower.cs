@@ -56,6 +56,9 @@ internal static class LogFollower
                     break;
                 }
 
+                // No segment yet: whatever is written from now on is new, so Now means the very start.
+                position = position.Kind == FollowPositionKind.Now ? FollowPosition.Start : position;
+
                 await signal.WaitAsync(version, options.PollInterval, cancellationToken).ConfigureAwait(false);   // no segment yet
             }
 
@@ -141,6 +144,11 @@ internal static class LogFollower
                     }
                 }
 
+                // Reopen by path after the sleep: the file could be replaced meanwhile (a restore), and a kept
+                // handle would go on reading the old one.
+                scanner.CloseSegmentHandle();
+                syncHandle?.Dispose();
+                syncHandle = null;
                 await signal.WaitAsync(version, options.PollInterval, cancellationToken).ConfigureAwait(false);
             }
         }

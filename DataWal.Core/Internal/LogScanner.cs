@@ -74,6 +74,19 @@ internal sealed class LogScanner : IDisposable
         Finished = false;
     }
 
+    /// <summary>
+    /// Follow mode, between passes: closes the segment handle so the next pass opens the path again and
+    /// so notices a segment that was replaced (a kept handle would go on reading the old file).
+    /// </summary>
+    public void CloseSegmentHandle()
+    {
+        if (!_inSegment)
+        {
+            _handle?.Dispose();
+            _handle = null;
+        }
+    }
+
     /// <summary>True when the pass stopped at a damaged (possibly still being written) remainder rather than at the end of the data.</summary>
     public bool EndedInTail => _tailTruncated != 0;
 

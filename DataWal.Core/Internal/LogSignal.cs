@@ -22,10 +22,10 @@ internal sealed class LogSignal
     private int _references;              // guarded by s_registryLock
     private int _followers;
     private long _version;
-    private TaskCompletionSource? _changed; // guarded by _lock; created by the first sleeper
+    private TaskCompletionSource? _changed; // written under _lock (Notify peeks without it); created by the first sleeper
     private int _watchers;                // guarded by _lock
     private FileSystemWatcher? _watcher;  // guarded by _lock
-    private RecordLog? _writer;
+    private RecordLog? _writer;           // written under _lock
 
     private LogSignal(string directory) => _directory = directory;
 
@@ -65,13 +65,48 @@ internal sealed class LogSignal
     }
 
     /// <summary>Registers the in-process writer (at most one: the directory lock sees to that).</summary>
-    public void AttachWriter(RecordLog writer) => Volatile.Write(ref _writer, writer);
+    public void AttachWriter(RecordLog writer)
+    {
+        lock (_lock)
+        {
+            Volatile.Write(ref _writer, writer);
+            UpdateWatcherLocked();
+        }
+    }
 
     /// <summary>Unregisters <paramref name="writer"/> and wakes followers so they stop relying on it.</summary>
     public void DetachWriter(RecordLog writer)
     {
-        Interlocked.CompareExchange(ref _writer, null, writer);
+        lock (_lock)
+        {
+            Interlocked.CompareExchange(ref _writer, null, writer);
+            UpdateWatcherLocked();
+        }
+
         Notify();
+    }
+
+    /// <summary>
+    /// While a writer in this process holds the directory, nobody else can write to it (the directory lock)
+    /// and that writer wakes followers itself: file notifications would only repeat every write, at a cost
+    /// to the writer. So the watcher listens only while there is no writer here.
+    /// </summary>
+    private void UpdateWatcherLocked()
+    {
+        if (_watcher is null)
+        {
+            return;
+        }
+
+        try
+        {
+            _watcher.EnableRaisingEvents = _writer is null;
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or PlatformNotSupportedException or UnauthorizedAccessException)
+        {
+            _watcher.Dispose();
+            _watcher = null;   // polling remains
+        }
     }
 
     /// <summary>Something changed in the directory: wakes every sleeping follower. Free while nobody follows.</summary>
@@ -82,7 +117,15 @@ internal sealed class LogSignal
             return;
         }
 
+        // Pairs with WaitAsync, which publishes its completion source before re-reading the version: either
+        // this read sees the source, or that re-read sees the new version. Appends in a burst, with the
+        // follower busy reading rather than asleep, thus cost no lock.
         Interlocked.Increment(ref _version);
+        if (Volatile.Read(ref _changed) is null)
+        {
+            return;
+        }
+
         TaskCompletionSource? changed;
         lock (_lock)
         {
@@ -107,6 +150,7 @@ internal sealed class LogSignal
             if (_watchers++ == 0)
             {
                 _watcher = TryWatch();
+                UpdateWatcherLocked();
             }
         }
     }
@@ -141,13 +185,14 @@ internal sealed class LogSignal
         Task changed;
         lock (_lock)
         {
-            if (Volatile.Read(ref _version) != seen)
-            {
-                return;
-            }
-
             _changed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             changed = _changed.Task;
+        }
+
+        Interlocked.MemoryBarrier();   // the source is visible before the version is read again (see Notify)
+        if (Volatile.Read(ref _version) != seen)
+        {
+            return;
         }
 
         using var stopTimer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -174,7 +219,6 @@ internal sealed class LogSignal
             watcher.Deleted += changed;
             watcher.Renamed += (_, _) => Notify();
             watcher.Error += (_, _) => Notify();   // overflowed: wake so the follower re-reads the files
-            watcher.EnableRaisingEvents = true;
             return watcher;
         }
         catch (Exception e) when (e is IOException or ArgumentException or PlatformNotSupportedException or UnauthorizedAccessException)
