@@ -271,7 +271,7 @@ internal static class LogFollower
         string path = SegmentFiles.PathFor(directory, segment);
         try
         {
-            syncHandle ??= File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            syncHandle ??= FileSync.Open(path, FileMode.Open, FileAccess.Read);
             long length = RandomAccess.GetLength(syncHandle);
             if (length > offset)
             {
