@@ -46,7 +46,7 @@ internal static class LogTelemetry
 
     private static readonly Histogram<long> GroupCommitRecords = Meter.CreateHistogram(
         DataWalDiagnostics.LogGroupCommitRecords, "{record}",
-        "Records made durable by one data fsync (group-commit size). Every data fsync is recorded, 0 included: an fsync that covered nothing new (after a reopen, or one racing another) is itself informative.",
+        "Records appended through this handle that one data fsync made durable (group-commit size; records recovered at open are not counted). Every data fsync is recorded, 0 included: an fsync that covered nothing new (the first one after a reopen, or one racing another) is itself informative.",
         tags: null, advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = GroupCommitBuckets });
 
     private static readonly Counter<long> RecoveredRecords = Meter.CreateCounter<long>(
