@@ -67,7 +67,17 @@ internal sealed class DataWalEventSource : EventSource
 
     /// <summary>A compaction of the store in <paramref name="directory"/> into <paramref name="target"/> completed.</summary>
     [Event(CompactionCompletedId, Level = EventLevel.Informational, Message = "Compacted {0} into {1}: {2} record(s), {3} byte(s) in {4} ms")]
-    public unsafe void CompactionCompleted(string directory, string target, long records, long bytes, double elapsedMilliseconds)
+    public void CompactionCompleted(string directory, string target, long records, long bytes, double elapsedMilliseconds) =>
+        WriteStoreOperation(CompactionCompletedId, directory, target, records, bytes, elapsedMilliseconds);
+
+    /// <summary>A JSONL export of the store in <paramref name="directory"/> to <paramref name="path"/> completed.</summary>
+    [Event(ExportCompletedId, Level = EventLevel.Informational, Message = "Exported {0} to {1}: {2} record(s), {3} byte(s) in {4} ms")]
+    public void ExportCompleted(string directory, string path, long records, long bytes, double elapsedMilliseconds) =>
+        WriteStoreOperation(ExportCompletedId, directory, path, records, bytes, elapsedMilliseconds);
+
+    /// <summary>The one payload shape of the whole-store operations: source, target, records, bytes, duration.</summary>
+    [NonEvent]
+    private unsafe void WriteStoreOperation(int eventId, string directory, string target, long records, long bytes, double elapsedMilliseconds)
     {
         fixed (char* dir = directory)
         fixed (char* to = target)
@@ -78,24 +88,7 @@ internal sealed class DataWalEventSource : EventSource
             Set(ref data[2], &records, sizeof(long));
             Set(ref data[3], &bytes, sizeof(long));
             Set(ref data[4], &elapsedMilliseconds, sizeof(double));
-            WriteEventCore(CompactionCompletedId, 5, data);
-        }
-    }
-
-    /// <summary>A JSONL export of the store in <paramref name="directory"/> to <paramref name="path"/> completed.</summary>
-    [Event(ExportCompletedId, Level = EventLevel.Informational, Message = "Exported {0} to {1}: {2} record(s), {3} byte(s) in {4} ms")]
-    public unsafe void ExportCompleted(string directory, string path, long records, long bytes, double elapsedMilliseconds)
-    {
-        fixed (char* dir = directory)
-        fixed (char* to = path)
-        {
-            EventData* data = stackalloc EventData[5];
-            SetString(ref data[0], dir, directory);
-            SetString(ref data[1], to, path);
-            Set(ref data[2], &records, sizeof(long));
-            Set(ref data[3], &bytes, sizeof(long));
-            Set(ref data[4], &elapsedMilliseconds, sizeof(double));
-            WriteEventCore(ExportCompletedId, 5, data);
+            WriteEventCore(eventId, 5, data);
         }
     }
 
