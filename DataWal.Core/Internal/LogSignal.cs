@@ -102,7 +102,7 @@ internal sealed class LogSignal
         {
             _watcher.EnableRaisingEvents = _writer is null;
         }
-        catch (Exception e) when (e is IOException or ArgumentException or PlatformNotSupportedException or UnauthorizedAccessException)
+        catch (Exception e) when (IsWatchUnavailable(e))
         {
             _watcher.Dispose();
             _watcher = null;   // polling remains
@@ -202,6 +202,10 @@ internal sealed class LogSignal
         cancellationToken.ThrowIfCancellationRequested();
     }
 
+    /// <summary>How starting or resuming a watcher fails where notification is unavailable (limits, platform, permissions).</summary>
+    private static bool IsWatchUnavailable(Exception e) =>
+        e is IOException or ArgumentException or PlatformNotSupportedException or UnauthorizedAccessException;
+
     /// <summary>A watcher on the directory's segment files, or null where notification is unavailable (polling remains).</summary>
     private FileSystemWatcher? TryWatch()
     {
@@ -221,7 +225,7 @@ internal sealed class LogSignal
             watcher.Error += (_, _) => Notify();   // overflowed: wake so the follower re-reads the files
             return watcher;
         }
-        catch (Exception e) when (e is IOException or ArgumentException or PlatformNotSupportedException or UnauthorizedAccessException)
+        catch (Exception e) when (IsWatchUnavailable(e))
         {
             // E.g. the inotify instance or watch limit is reached: the poll interval still bounds the delay.
             watcher?.Dispose();
