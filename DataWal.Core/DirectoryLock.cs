@@ -51,15 +51,7 @@ public sealed partial class DirectoryLock : IDisposable
             return AcquireWindows(path);
         }
 
-        SafeFileHandle handle;
-        try
-        {
-            handle = FileSync.Open(path, FileMode.OpenOrCreate, FileAccess.ReadWrite);
-        }
-        catch (SafeAtomicException e)
-        {
-            throw new DataWalException($"datawal: open lock file {path}: {e.Message}", e);
-        }
+        var handle = OpenLockFile(path);
 
         int errno = 0;
         bool locked = false;
@@ -113,6 +105,26 @@ public sealed partial class DirectoryLock : IDisposable
     }
 
     /// <summary>
+    /// Opens (creating when missing) the lock file without following a link or blocking on a FIFO: a planted
+    /// <c>.lock</c> must never make a writer truncate or write a file outside the store.
+    /// </summary>
+    private static SafeFileHandle OpenLockFile(string path)
+    {
+        try
+        {
+            return FileSync.OpenRegular(path, FileAccess.ReadWrite, createIfMissing: true);
+        }
+        catch (NotRegularFileException e)
+        {
+            throw new DataWalException($"datawal: lock file {path} is {NotRegularFileException.Describe(e.Kind)}, not a regular file; refusing to follow or replace it (remove it to let a writer open the store)", e);
+        }
+        catch (SafeAtomicException e)
+        {
+            throw new DataWalException($"datawal: open lock file {path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
     /// Tells whether a writer currently holds the lock of <paramref name="directory"/>, without taking it
     /// and without creating or changing anything (a probe for diagnostics; the answer may be stale at once).
     /// </summary>
@@ -126,7 +138,19 @@ public sealed partial class DirectoryLock : IDisposable
     public static bool IsHeld(string directory)
     {
         string path = System.IO.Path.Combine(directory, FileName);
-        if (!File.Exists(path))
+        // No writer can hold a .lock that is not a regular file (Acquire refuses one), and looking inside a FIFO
+        // or through a link could block or name another file.
+        FileKind kind;
+        try
+        {
+            kind = FileSync.GetFileKind(path);
+        }
+        catch (SafeAtomicException)
+        {
+            return false;
+        }
+
+        if (kind != FileKind.Regular)
         {
             return false;
         }
@@ -152,7 +176,7 @@ public sealed partial class DirectoryLock : IDisposable
             }
         }
 
-        using var handle = FileSync.Open(path, FileMode.Open, FileAccess.Read);
+        using var handle = FileSync.OpenRegular(path, FileAccess.Read);
         bool added = false;
         handle.DangerousAddRef(ref added);
         try
@@ -181,7 +205,7 @@ public sealed partial class DirectoryLock : IDisposable
     /// </summary>
     private static bool KernelLockTableShowsWriteLock(string path)
     {
-        if (Mono.Unix.Native.Syscall.stat(path, out var stat) != 0 || !File.Exists("/proc/locks"))
+        if (Mono.Unix.Native.Syscall.lstat(path, out var stat) != 0 || !File.Exists("/proc/locks"))
         {
             return false;
         }
@@ -217,6 +241,11 @@ public sealed partial class DirectoryLock : IDisposable
     {
         try
         {
+            if (FileSync.GetFileKind(path) is not (FileKind.Regular or FileKind.Missing) and var kind)
+            {
+                throw new DataWalException($"datawal: lock file {path} is {NotRegularFileException.Describe(kind)}, not a regular file; refusing to follow or replace it (remove it to let a writer open the store)");
+            }
+
             var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             var held = new DirectoryLock(path, handle);
             held.WritePid();

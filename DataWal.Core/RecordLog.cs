@@ -141,9 +141,11 @@ public sealed partial class RecordLog : IDisposable
             var segments = SegmentFiles.List(dir);
             if (segments.Count == 0)
             {
-                active = CreateSegment(dir, 1);
+                // Normally 1; past any planted non-regular entry with a segment name, which is never opened.
+                uint first = SegmentFiles.NextId(SegmentFiles.ListNames(dir));
+                active = CreateSegment(dir, first);
                 FileSync.FsyncDirectory(dir);
-                segments = [1];
+                segments = [first];
             }
 
             RecoveryReport report;
@@ -161,7 +163,7 @@ public sealed partial class RecordLog : IDisposable
 
             uint activeId = segments[^1];
             string activePath = SegmentFiles.PathFor(dir, activeId);
-            active ??= FileSync.Open(activePath, FileMode.Open, FileAccess.ReadWrite);
+            active ??= FileSync.OpenRegular(activePath, FileAccess.ReadWrite);
             if (report.TailTruncated > 0)
             {
                 // Decision 6: cut the damaged tail so new frames follow the last valid one, then make the
@@ -373,7 +375,7 @@ public sealed partial class RecordLog : IDisposable
             LogTelemetry.Fsynced(Directory, false, Stopwatch.GetElapsedTime(started), GroupCommitSize(_nextTxId - 1));
             _durableTxId = _nextTxId - 1;
             _initialSyncPending = false;
-            uint nextId = SegmentFiles.NextId(SegmentFiles.List(Directory));
+            uint nextId = SegmentFiles.NextId(SegmentFiles.ListNames(Directory));
             if (nextId <= _activeId)
             {
                 Poison("rotate computed non-increasing segment id");

@@ -1,10 +1,11 @@
 using System.Globalization;
+using SafeAtomic;
 
 namespace DataWal.Core;
 
 /// <summary>
 /// Segment file naming and discovery (upstream <c>segment.rs</c>): <c>NNNNNNNN.dwal</c>, an 8-digit
-/// zero-padded decimal id. The directory listing is the source of truth; there is no manifest.
+/// zero-padded decimal id. The directory is the source of truth; there is no manifest.
 /// </summary>
 public static class SegmentFiles
 {
@@ -55,24 +56,84 @@ public static class SegmentFiles
     }
 
     /// <summary>
-    /// The ids of the segment files in <paramref name="directory"/>, ascending. Only regular files whose
-    /// name matches are counted: symlinks, directories, <c>.lock</c> and other names are ignored.
+    /// The ids of the segments in <paramref name="directory"/>, ascending: the one discovery function every
+    /// path (writer, reader, follower, KV, CLI) uses. A segment is a <em>regular file</em> whose name matches;
+    /// symlinks, directories, FIFOs, sockets and devices with such a name are ignored, and so are other names.
     /// </summary>
+    /// <remarks>
+    /// A single directory listing is not a snapshot: one taken while a writer rotates can miss a segment
+    /// that was created before one it does show (ext4 returns names in hash order). So the directory is
+    /// listed again until a listing shows nothing new: a segment that existed when any listed segment was
+    /// created existed before that final listing began, so it is in the result. Listing errors are typed
+    /// (<see cref="DataWalException"/> naming the directory).
+    /// </remarks>
     /// <param name="directory">The log directory.</param>
     /// <returns>The sorted ids (gaps allowed).</returns>
     public static IReadOnlyList<uint> List(string directory)
     {
-        var ids = new List<uint>();
-        foreach (var file in new DirectoryInfo(directory).EnumerateFiles("*." + Extension))
+        var ids = new SortedSet<uint>();
+        ListOnce(directory, ids, regularOnly: true);
+        for (int listing = 1; listing < MaxListings; listing++)
         {
-            if ((file.Attributes & FileAttributes.ReparsePoint) == 0 && TryParseFileName(file.Name, out uint id))
+            int before = ids.Count;
+            ListOnce(directory, ids, regularOnly: true);
+            if (ids.Count == before)
+            {
+                break;
+            }
+        }
+
+        return [.. ids];
+    }
+
+    /// <summary>
+    /// The ids of every entry with a segment name, whatever it is (a planted link or FIFO included): what a
+    /// writer must not reuse when it creates a segment. The writer holds the lock, so nobody else adds any.
+    /// </summary>
+    internal static IReadOnlyList<uint> ListNames(string directory)
+    {
+        var ids = new SortedSet<uint>();
+        ListOnce(directory, ids, regularOnly: false);
+        return [.. ids];
+    }
+
+    /// <summary>True when segment <paramref name="id"/> exists now as a regular file (a probe by name, links not followed).</summary>
+    internal static bool Exists(string directory, uint id)
+    {
+        string path = PathFor(directory, id);
+        try
+        {
+            return FileSync.GetFileKind(path) == FileKind.Regular;
+        }
+        catch (SafeAtomicException e)
+        {
+            throw new DataWalException($"datawal: stat segment {path}: {e.Message}", e);
+        }
+    }
+
+    // Each further listing only happens while the previous one found something new, which needs a writer
+    // creating segments faster than the directory can be listed; the bound only stops a pathological spin.
+    private const int MaxListings = 64;
+
+    private static void ListOnce(string directory, SortedSet<uint> ids, bool regularOnly)
+    {
+        IReadOnlyList<DirectoryEntry> entries;
+        try
+        {
+            entries = FileSync.ListDirectory(directory);
+        }
+        catch (SafeAtomicException e)
+        {
+            throw new DataWalException($"datawal: list log directory {directory}: {e.Message}", e);
+        }
+
+        foreach (var entry in entries)
+        {
+            if ((!regularOnly || entry.Kind == FileKind.Regular) && TryParseFileName(entry.Name, out uint id))
             {
                 ids.Add(id);
             }
         }
-
-        ids.Sort();
-        return ids;
     }
 
     /// <summary>The id a rotation creates next: one more than the largest, or 1 for none.</summary>

@@ -1,4 +1,5 @@
 using Microsoft.Win32.SafeHandles;
+using SafeAtomic;
 using DataWal.Core;
 
 namespace DataWal.Kv;
@@ -47,19 +48,12 @@ internal sealed class ReadHandlePool : IDisposable
         var handle = Rent(segment, ref added);
         try
         {
-            int total = 0;
-            while (total < destination.Length)
-            {
-                int n = RandomAccess.Read(handle, destination[total..], offset + total);
-                if (n == 0)
-                {
-                    break;
-                }
-
-                total += n;
-            }
-
-            return total;
+            return FileSync.Read(handle, destination, offset);
+        }
+        catch (SafeAtomicException e)
+        {
+            // A failed read is an error naming the segment, never a shorter value or a miss.
+            throw new DataWalException($"datawal: read segment {SegmentFiles.PathFor(_directory, segment)} at offset {offset}: {e.Message}", e);
         }
         finally
         {
@@ -104,9 +98,9 @@ internal sealed class ReadHandlePool : IDisposable
         SafeFileHandle opened;
         try
         {
-            opened = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            opened = FileSync.OpenRegular(path, FileAccess.Read);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (SafeAtomicException e)
         {
             throw new DataWalException($"datawal: open segment {path}: {e.Message}", e);
         }

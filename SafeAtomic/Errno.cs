@@ -12,6 +12,8 @@ public static class Errno
     public const int ENOENT = 2;
     /// <summary>Interrupted system call.</summary>
     public const int EINTR = 4;
+    /// <summary>No such device or address (opening a FIFO for writing that has no reader, without blocking).</summary>
+    public const int ENXIO = 6;
     /// <summary>I/O error.</summary>
     public const int EIO = 5;
     /// <summary>Permission denied.</summary>
@@ -32,6 +34,8 @@ public static class Errno
     public const int EROFS = 30;
     /// <summary>Too many links.</summary>
     public const int EMLINK = 31;
+    /// <summary>Too many levels of symbolic links (an open with no-follow met a link).</summary>
+    public const int ELOOP = 40;
     /// <summary>Function not implemented.</summary>
     public const int ENOSYS = 38;
     /// <summary>Operation not supported.</summary>
@@ -45,6 +49,7 @@ public static class Errno
         EPERM => nameof(EPERM),
         ENOENT => nameof(ENOENT),
         EINTR => nameof(EINTR),
+        ENXIO => nameof(ENXIO),
         EIO => nameof(EIO),
         EACCES => nameof(EACCES),
         EEXIST => nameof(EEXIST),
@@ -55,6 +60,7 @@ public static class Errno
         ENOSPC => nameof(ENOSPC),
         EROFS => nameof(EROFS),
         EMLINK => nameof(EMLINK),
+        ELOOP => nameof(ELOOP),
         ENOSYS => nameof(ENOSYS),
         EOPNOTSUPP => nameof(EOPNOTSUPP),
         EDQUOT => nameof(EDQUOT),

@@ -134,6 +134,92 @@ public static class FileSync
         RetryInterrupted((handle, length), static (calls, s) => calls.SetLength(s.handle, s.length));
     }
 
+    /// <summary>
+    /// Opens a file that must be a regular file, the way a store opens its own files: a symbolic link at
+    /// <paramref name="path"/> is never followed, a FIFO is never waited on, and a directory, socket or device is
+    /// refused. The handle is checked after the open too, so an entry swapped in between is refused as well.
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="access">Read, write or both.</param>
+    /// <param name="createIfMissing">Create the file when nothing is at <paramref name="path"/>.</param>
+    /// <param name="createMode">Permission bits for a created file; <c>null</c> means 0666 less the umask.</param>
+    /// <returns>An open handle to a regular file; the caller owns it.</returns>
+    /// <exception cref="NotRegularFileException">Something other than a regular file is at <paramref name="path"/>.</exception>
+    /// <exception cref="SystemCallException">The open failed (e.g. ENOENT without <paramref name="createIfMissing"/>).</exception>
+    public static SafeFileHandle OpenRegular(string path, FileAccess access, bool createIfMissing = false, UnixFileMode? createMode = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return RetryInterrupted((path, access, createIfMissing, createMode), static (calls, a) => calls.OpenRegular(a.path, a.access, a.createIfMissing, a.createMode));
+    }
+
+    /// <summary>
+    /// Reads at <paramref name="offset"/> (positional read, pread) through SafeAtomic's system-call layer,
+    /// retrying EINTR. Returns fewer bytes than asked only at the end of the file.
+    /// </summary>
+    /// <param name="handle">An open, readable handle.</param>
+    /// <param name="buffer">Where to put the bytes.</param>
+    /// <param name="offset">The file offset of the first byte.</param>
+    /// <returns>The number of bytes read; 0 at or past the end of the file.</returns>
+    public static int Read(SafeFileHandle handle, Span<byte> buffer, long offset)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        var calls = SystemCalls.Current;
+        int total = 0;
+        int interrupted = 0;
+        while (total < buffer.Length)
+        {
+            int n;
+            try
+            {
+                n = calls.Read(handle, buffer[total..], offset + total);
+            }
+            catch (SystemCallException e) when (e.ErrorNumber == Errno.EINTR && ++interrupted < MaxInterruptedRetries)
+            {
+                continue;
+            }
+
+            if (n <= 0)
+            {
+                break;
+            }
+
+            total += n;
+        }
+
+        return total;
+    }
+
+    /// <summary>The file's current length (fstat), through SafeAtomic's system-call layer.</summary>
+    /// <param name="handle">An open handle.</param>
+    /// <returns>The length in bytes.</returns>
+    public static long GetLength(SafeFileHandle handle)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        return RetryInterrupted(handle, static (calls, h) => calls.GetLength(h));
+    }
+
+    /// <summary>What is at <paramref name="path"/>, without following a symbolic link (lstat).</summary>
+    /// <param name="path">The path.</param>
+    /// <returns>The kind; <see cref="FileKind.Missing"/> when nothing is there.</returns>
+    public static FileKind GetFileKind(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return RetryInterrupted(path, static (calls, p) => calls.GetFileKind(p));
+    }
+
+    /// <summary>
+    /// Lists a directory (readdir) with each entry's kind, links not followed. A listing is not a snapshot:
+    /// an entry created or removed while it runs may or may not appear.
+    /// </summary>
+    /// <param name="directory">The directory.</param>
+    /// <returns>Every entry except <c>.</c> and <c>..</c>, in no particular order.</returns>
+    public static IReadOnlyList<DirectoryEntry> ListDirectory(string directory)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        return RetryInterrupted(directory, static (calls, d) => calls.ReadDirectory(d));
+    }
+
     /// <summary>Runs one system call, repeating it while it reports EINTR (bounded).</summary>
     internal static void RetryInterrupted<T>(T state, Action<SystemCalls, T> call) =>
         RetryInterrupted((state, call), static (calls, s) =>

@@ -235,11 +235,13 @@ internal static class LogFollower
             return null;   // the only writer is still appending to this segment
         }
 
-        if (segment < SegmentFiles.MaxId && File.Exists(SegmentFiles.PathFor(directory, segment + 1)))
+        if (segment < SegmentFiles.MaxId && SegmentFiles.Exists(directory, segment + 1))
         {
             return segment + 1;
         }
 
+        // Not the next id: the full discovery (a single listing could miss a segment created during it and
+        // show a later one, and jumping there would skip a whole segment for good).
         foreach (uint id in SegmentFiles.List(directory))
         {
             if (id > segment)
@@ -271,8 +273,8 @@ internal static class LogFollower
         string path = SegmentFiles.PathFor(directory, segment);
         try
         {
-            syncHandle ??= FileSync.Open(path, FileMode.Open, FileAccess.Read);
-            long length = RandomAccess.GetLength(syncHandle);
+            syncHandle ??= FileSync.OpenRegular(path, FileAccess.Read);
+            long length = FileSync.GetLength(syncHandle);
             if (length > offset)
             {
                 FileSync.FsyncData(syncHandle);

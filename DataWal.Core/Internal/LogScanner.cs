@@ -1,5 +1,6 @@
 using System.Buffers;
 using Microsoft.Win32.SafeHandles;
+using SafeAtomic;
 
 namespace DataWal.Core;
 
@@ -229,10 +230,10 @@ internal sealed class LogScanner : IDisposable
         long length;
         try
         {
-            _handle ??= File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            length = RandomAccess.GetLength(_handle);
+            _handle ??= FileSync.OpenRegular(path, FileAccess.Read);
+            length = FileSync.GetLength(_handle);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (SafeAtomicException e)
         {
             _handle?.Dispose();
             _handle = null;
@@ -323,7 +324,7 @@ internal sealed class LogScanner : IDisposable
                 return;
             }
 
-            int n = RandomAccess.Read(_handle!, _buffer.AsSpan(_bufferCount, want), fileOffset);
+            int n = ReadAt(_buffer.AsSpan(_bufferCount, want), fileOffset);
             if (n == 0)
             {
                 _fileLength = fileOffset;   // shorter than it was when we opened it
@@ -331,6 +332,22 @@ internal sealed class LogScanner : IDisposable
             }
 
             _bufferCount += n;
+        }
+    }
+
+    /// <summary>
+    /// Reads through the system-call seam. A failed read is an error naming the segment, never taken for
+    /// the end of the data: a scan that stopped early would report a shorter log as if it were whole.
+    /// </summary>
+    private int ReadAt(Span<byte> destination, long fileOffset)
+    {
+        try
+        {
+            return FileSync.Read(_handle!, destination, fileOffset);
+        }
+        catch (SafeAtomicException e)
+        {
+            throw new DataWalException($"datawal: read segment {SegmentPath} at offset {fileOffset}: {e.Message}", e);
         }
     }
 
@@ -344,7 +361,7 @@ internal sealed class LogScanner : IDisposable
             while (position < _fileLength)
             {
                 int want = (int)Math.Min(chunk.Length, _fileLength - position);
-                int n = RandomAccess.Read(_handle!, chunk.AsSpan(0, want), position);
+                int n = ReadAt(chunk.AsSpan(0, want), position);
                 if (n == 0)
                 {
                     break;

@@ -85,4 +85,27 @@ internal abstract class SystemCalls
 
     /// <summary>mkdir(2) of one directory level; returns false when it already exists.</summary>
     public abstract bool CreateDirectory(string path);
+
+    // --- store files and reads: opens that never follow a link or block, and the read side of the seam ---
+    // Virtual with the platform's behaviour as the default, so a test layer that only cares about writes
+    // passes reads through; the platform classes override every one of them.
+
+    /// <summary>
+    /// Opens a file that must be a regular file: never follows a symbolic link at the last component, never
+    /// blocks (a FIFO is refused, not waited on), and throws <see cref="NotRegularFileException"/> unless the
+    /// opened object is a regular file. <paramref name="create"/> creates a missing file with <paramref name="createMode"/>.
+    /// </summary>
+    public virtual SafeFileHandle OpenRegular(string path, FileAccess access, bool create, UnixFileMode? createMode) => Platform.OpenRegular(path, access, create, createMode);
+
+    /// <summary>One positional read system call (pread); returns the bytes read, 0 at the end of the file.</summary>
+    public virtual int Read(SafeFileHandle handle, Span<byte> buffer, long offset) => Platform.Read(handle, buffer, offset);
+
+    /// <summary>The file's current length (fstat).</summary>
+    public virtual long GetLength(SafeFileHandle handle) => Platform.GetLength(handle);
+
+    /// <summary>What is at <paramref name="path"/> (lstat: a link is reported, not followed).</summary>
+    public virtual FileKind GetFileKind(string path) => Platform.GetFileKind(path);
+
+    /// <summary>Every entry of a directory except <c>.</c> and <c>..</c> (readdir), with its kind (links not followed).</summary>
+    public virtual IReadOnlyList<DirectoryEntry> ReadDirectory(string path) => Platform.ReadDirectory(path);
 }

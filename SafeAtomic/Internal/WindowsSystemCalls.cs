@@ -153,6 +153,83 @@ internal sealed partial class WindowsSystemCalls : SystemCalls
             ? new SystemCallException("MoveFileEx", from + " -> " + to, SafeAtomic.Errno.EXDEV, "EXDEV")
             : new SystemCallException("MoveFileEx", from + " -> " + to, error, new Win32Exception(error).Message);
 
+    public override SafeFileHandle OpenRegular(string path, FileAccess access, bool create, UnixFileMode? createMode)
+    {
+        var kind = GetFileKind(path);
+        if (kind is not (FileKind.Regular or FileKind.Missing))
+        {
+            throw new NotRegularFileException(path, kind);
+        }
+
+        return Open(path, create ? FileMode.OpenOrCreate : FileMode.Open, access, FileShare.ReadWrite, createMode);
+    }
+
+    public override int Read(SafeFileHandle handle, Span<byte> buffer, long offset)
+    {
+        try
+        {
+            return RandomAccess.Read(handle, buffer, offset);
+        }
+        catch (IOException e)
+        {
+            throw Translate("ReadFile", null, e);
+        }
+    }
+
+    public override long GetLength(SafeFileHandle handle)
+    {
+        try
+        {
+            return RandomAccess.GetLength(handle);
+        }
+        catch (IOException e)
+        {
+            throw Translate("GetFileInformationByHandle", null, e);
+        }
+    }
+
+    public override FileKind GetFileKind(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists && !System.IO.Directory.Exists(path))
+        {
+            return info.LinkTarget is null ? FileKind.Missing : FileKind.SymbolicLink;
+        }
+
+        var attributes = info.Attributes;
+        return (attributes & FileAttributes.ReparsePoint) != 0 ? FileKind.SymbolicLink
+            : (attributes & FileAttributes.Directory) != 0 ? FileKind.Directory
+            : (attributes & FileAttributes.Device) != 0 ? FileKind.CharacterDevice
+            : FileKind.Regular;
+    }
+
+    public override IReadOnlyList<DirectoryEntry> ReadDirectory(string path)
+    {
+        try
+        {
+            var entries = new List<DirectoryEntry>();
+            foreach (var info in new DirectoryInfo(path).EnumerateFileSystemInfos())
+            {
+                var attributes = info.Attributes;
+                var kind = (attributes & FileAttributes.ReparsePoint) != 0 ? FileKind.SymbolicLink
+                    : (attributes & FileAttributes.Directory) != 0 ? FileKind.Directory
+                    : (attributes & FileAttributes.Device) != 0 ? FileKind.CharacterDevice
+                    : FileKind.Regular;
+                entries.Add(new DirectoryEntry(info.Name, kind));
+            }
+
+            return entries;
+        }
+        catch (IOException e)
+        {
+            throw Translate("FindFirstFile", path, e);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw Translate("FindFirstFile", path, e);
+        }
+    }
+
     private static SystemCallException Translate(string call, string? path, Exception e) =>
         new(call, path, e.HResult & 0xFFFF, e.Message);
 

@@ -19,6 +19,10 @@ public enum Call
     RenameNoReplace,
     Unlink,
     CreateDirectory,
+    Read,
+    GetLength,
+    GetFileKind,
+    ReadDirectory,
 }
 
 /// <summary>One observed system call: which, and the path involved (for handle calls, the path the handle was opened with).</summary>
@@ -226,5 +230,37 @@ public sealed class FaultInjector : IDisposable
             owner.Check(Call.CreateDirectory, path);
             return Real.CreateDirectory(path);
         }
-    }
+    
+        public override SafeFileHandle OpenRegular(string path, FileAccess access, bool create, UnixFileMode? createMode)
+        {
+            owner.Check(Call.Open, path);
+            var h = Real.OpenRegular(path, access, create, createMode);
+            owner._handlePaths[h] = path;
+            return h;
+        }
+
+        public override int Read(SafeFileHandle handle, Span<byte> buffer, long offset)
+        {
+            owner.Check(Call.Read, owner.PathOf(handle));
+            return Real.Read(handle, buffer, offset);
+        }
+
+        public override long GetLength(SafeFileHandle handle)
+        {
+            owner.Check(Call.GetLength, owner.PathOf(handle));
+            return Real.GetLength(handle);
+        }
+
+        public override FileKind GetFileKind(string path)
+        {
+            owner.Check(Call.GetFileKind, path);
+            return Real.GetFileKind(path);
+        }
+
+        public override IReadOnlyList<DirectoryEntry> ReadDirectory(string path)
+        {
+            owner.Check(Call.ReadDirectory, path);
+            return Real.ReadDirectory(path);
+        }
+}
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Win32.SafeHandles;
+using SafeAtomic;
 using SafeAtomic.Internal;
 
 namespace TestSupport;
@@ -393,6 +394,16 @@ public sealed class PowerLossRecorder : IDisposable
         public override void Unlink(string path) => Real.Unlink(path);
 
         public override bool CreateDirectory(string path) => Real.CreateDirectory(path);
+
+        public override SafeFileHandle OpenRegular(string path, FileAccess access, bool create, UnixFileMode? createMode) => Real.OpenRegular(path, access, create, createMode);
+
+        public override int Read(SafeFileHandle handle, Span<byte> buffer, long offset) => Real.Read(handle, buffer, offset);
+
+        public override long GetLength(SafeFileHandle handle) => Real.GetLength(handle);
+
+        public override FileKind GetFileKind(string path) => Real.GetFileKind(path);
+
+        public override IReadOnlyList<DirectoryEntry> ReadDirectory(string path) => Real.ReadDirectory(path);
     }
 
     private bool Inside(string path) => string.Equals(Path.GetDirectoryName(Path.GetFullPath(path)), _root, StringComparison.Ordinal);
@@ -509,5 +520,27 @@ public sealed class PowerLossRecorder : IDisposable
         }
 
         public override bool CreateDirectory(string path) => Real.CreateDirectory(path);
+
+        public override SafeFileHandle OpenRegular(string path, FileAccess access, bool create, UnixFileMode? createMode)
+        {
+            string full = Path.GetFullPath(path);
+            bool existed = File.Exists(full);
+            var h = Real.OpenRegular(path, access, create, createMode);
+            owner._paths[h] = full;
+            if (!existed && owner.Inside(full))
+            {
+                owner.Add(new Op(Kind.Create, full, 0, null));
+            }
+
+            return h;
+        }
+
+        public override int Read(SafeFileHandle handle, Span<byte> buffer, long offset) => Real.Read(handle, buffer, offset);
+
+        public override long GetLength(SafeFileHandle handle) => Real.GetLength(handle);
+
+        public override FileKind GetFileKind(string path) => Real.GetFileKind(path);
+
+        public override IReadOnlyList<DirectoryEntry> ReadDirectory(string path) => Real.ReadDirectory(path);
     }
 }
