@@ -31,12 +31,27 @@ internal sealed class DoctorFindings
     public bool Locked { get; set; }
 
     public List<string> Warnings { get; } = [];
+
+    /// <summary>local, memory, network, possibly-network or unknown (from <see cref="FileSystemType"/>).</summary>
+    public string FileSystemClass { get; set; } = "unknown";
+
+    /// <summary>The directory's mode as four octal digits, or null where there are no Unix modes.</summary>
+    public string? DirectoryMode { get; set; }
+
+    /// <summary>Group or others may write the directory and it is not sticky (decision 19).</summary>
+    public bool SharedWritableDirectory { get; set; }
+
+    /// <summary>What is at <c>.lock</c> itself (never followed): absent, regular, fifo, symlink, directory, …</summary>
+    public string LockFile { get; set; } = "absent";
 }
 
 /// <summary>
 /// <c>doctor [DIR]</c>: can a store in this directory be durable? File-system type, whether fsync and
 /// directory fsync work (on a uniquely named probe file, deleted afterwards), the median fsync latency,
-/// free space, and whether a writer holds a store there. Exit 1 when fsync or directory fsync fails.
+/// free space, and whether a writer holds a store there; warnings for memory and network file systems,
+/// a directory other users may write without the sticky bit (decision 19: no rename protocol is safe
+/// there), and a <c>.lock</c> or segment that is not a regular file (never opened, so a FIFO cannot block
+/// doctor). Exit 1 when fsync or directory fsync fails; warnings never change the exit code.
 /// </summary>
 internal static class DoctorCommand
 {
@@ -82,13 +97,18 @@ internal static class DoctorCommand
         }
 
         findings.Segments = SegmentFiles.List(full).Count;
-        try
+        InspectDirectory(findings, full);
+        InspectEntries(findings, full);
+        if (findings.LockFile == "regular")
         {
-            findings.Locked = DirectoryLock.IsHeld(full);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            findings.Warnings.Add($"could not probe the lock: {e.Message}");
+            try
+            {
+                findings.Locked = DirectoryLock.IsHeld(full);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                findings.Warnings.Add($"could not probe the lock: {e.Message}");
+            }
         }
 
         AddWarnings(findings);
@@ -118,27 +138,30 @@ internal static class DoctorCommand
             LabelWidth);
         context.Field("  free space:", f.FreeBytes is long free ? FormatBytes(free) : "unknown", LabelWidth);
         string store = f.Segments == 0 ? "no segment files" : $"{f.Segments} segment file{(f.Segments == 1 ? "" : "s")}";
-        context.Field("  store:", $"{store}; {(f.Locked ? "LOCKED: a writer holds .lock" : "not locked")}", LabelWidth);
+        string lockState = f.Locked ? "LOCKED: a writer holds .lock"
+            : f.LockFile is "absent" or "regular" ? "not locked"
+            : $"lock state unknown (.lock is a {f.LockFile})";
+        context.Field("  store:", $"{store}; {lockState}", LabelWidth);
         foreach (var warning in f.Warnings)
         {
             context.Line("  warning: " + warning);
         }
     }
 
-    private static void AddWarnings(DoctorFindings f)
+    /// <summary>Adds the warnings that follow from the findings (file-system class included).</summary>
+    internal static void AddWarnings(DoctorFindings f)
     {
-        switch (f.FileSystemType)
+        f.FileSystemClass = ClassifyFileSystem(f.FileSystemType);
+        switch (f.FileSystemClass)
         {
-            case "tmpfs":
-            case "ramfs":
+            case "memory":
                 f.Warnings.Add($"{f.FileSystemType} is memory: nothing written here survives a reboot or power loss");
                 break;
-            case "nfs":
-            case "nfs4":
-            case "cifs":
-            case "smb3":
-            case "9p":
-                f.Warnings.Add($"{f.FileSystemType} is a network file system: locking and fsync guarantees are not those of a local disk");
+            case "network":
+                f.Warnings.Add($"{f.FileSystemType} is a network file system: locking, fsync and atomic rename guarantees are not those of a local disk, and other clients are not bound by this host's permissions");
+                break;
+            case "possibly-network":
+                f.Warnings.Add($"{f.FileSystemType} may be a network file system (FUSE or a host share): locking, fsync and atomic rename are whatever its implementation provides");
                 break;
         }
 
@@ -153,6 +176,118 @@ internal static class DoctorCommand
         {
             f.Warnings.Add($"low free space ({FormatBytes(free)}): a full disk fails appends and poisons the writer");
         }
+    }
+
+    /// <summary>
+    /// Decision 19: in a directory that group or others may write and that is not sticky, another user can
+    /// swap a temp file for a link of their own between its fsync and its rename; nothing the writer does
+    /// can prevent that. Only the store directory itself is checked (doctor requires it to exist).
+    /// </summary>
+    private static void InspectDirectory(DoctorFindings f, string directory)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        UnixFileMode mode;
+        try
+        {
+            mode = File.GetUnixFileMode(directory);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return;
+        }
+
+        f.DirectoryMode = Convert.ToString((int)mode, 8).PadLeft(4, '0');
+        if (SharedWriters(mode) is { } who)
+        {
+            f.SharedWritableDirectory = true;
+            f.Warnings.Add(
+                $"the directory is writable by {who} and not sticky (mode {f.DirectoryMode}): another user can replace a file between " +
+                "its fsync and its rename, and no rename protocol (atomic writes, exports, compaction) can prevent that; " +
+                "make it writable by its owner only, or set the sticky bit");
+        }
+    }
+
+    /// <summary>Who besides the owner may write a directory of mode <paramref name="mode"/> when it is not sticky; null when no one.</summary>
+    internal static string? SharedWriters(UnixFileMode mode)
+    {
+        if ((mode & UnixFileMode.StickyBit) != 0)
+        {
+            return null;
+        }
+
+        bool group = (mode & UnixFileMode.GroupWrite) != 0;
+        bool others = (mode & UnixFileMode.OtherWrite) != 0;
+        return (group, others) switch
+        {
+            (true, true) => "group and others",
+            (true, false) => "group",
+            (false, true) => "others",
+            _ => null,
+        };
+    }
+
+    /// <summary>
+    /// Looks at <c>.lock</c> and the segment names without following or opening them: opening a FIFO for
+    /// reading blocks until a writer appears, so doctor only ever opens a <c>.lock</c> that lstat calls regular.
+    /// </summary>
+    private static void InspectEntries(DoctorFindings f, string directory)
+    {
+        f.LockFile = EntryKind(Path.Combine(directory, DirectoryLock.FileName));
+        if (f.LockFile is not ("absent" or "regular"))
+        {
+            f.Warnings.Add(
+                $"`.lock` is not a regular file ({f.LockFile}): doctor did not open it and cannot tell whether a writer holds the store; " +
+                "replace it with a regular file (or remove it) before opening the store");
+        }
+
+        IEnumerable<string> names;
+        try
+        {
+            names = Directory.EnumerateFileSystemEntries(directory, "*." + SegmentFiles.Extension).Select(Path.GetFileName).ToList()!;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return;
+        }
+
+        foreach (string name in names.Order(StringComparer.Ordinal))
+        {
+            if (SegmentFiles.TryParseFileName(name, out _) && EntryKind(Path.Combine(directory, name)) is var kind && kind is not ("regular" or "absent"))
+            {
+                f.Warnings.Add($"segment {name} is not a regular file ({kind}): doctor did not open it; move it out of the store before opening the store");
+            }
+        }
+    }
+
+    /// <summary>The type of the entry at <paramref name="path"/> itself (lstat, never followed).</summary>
+    private static string EntryKind(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            var info = new FileInfo(path);
+            return info.LinkTarget is not null ? "symlink" : info.Exists ? "regular" : Directory.Exists(path) ? "directory" : "absent";
+        }
+
+        if (Mono.Unix.Native.Syscall.lstat(path, out var stat) != 0)
+        {
+            return Mono.Unix.Native.Stdlib.GetLastError() == Mono.Unix.Native.Errno.ENOENT ? "absent" : "unknown";
+        }
+
+        return (stat.st_mode & Mono.Unix.Native.FilePermissions.S_IFMT) switch
+        {
+            Mono.Unix.Native.FilePermissions.S_IFREG => "regular",
+            Mono.Unix.Native.FilePermissions.S_IFDIR => "directory",
+            Mono.Unix.Native.FilePermissions.S_IFLNK => "symlink",
+            Mono.Unix.Native.FilePermissions.S_IFIFO => "fifo",
+            Mono.Unix.Native.FilePermissions.S_IFSOCK => "socket",
+            Mono.Unix.Native.FilePermissions.S_IFCHR => "character device",
+            Mono.Unix.Native.FilePermissions.S_IFBLK => "block device",
+            _ => "unknown",
+        };
     }
 
     /// <summary>Creates a probe file, writes, fsyncs it and the directory, times fsyncs, and deletes it.</summary>
@@ -240,7 +375,6 @@ internal static class DoctorCommand
             return;
         }
 
-        string path = RealPath(directory);
         string[] lines;
         try
         {
@@ -251,8 +385,23 @@ internal static class DoctorCommand
             return;
         }
 
+        var (mountPoint, type) = FindMount(lines, RealPath(directory));
+        if (type is not null)
+        {
+            f.MountPoint = mountPoint;
+            f.FileSystemType = type;
+        }
+    }
+
+    /// <summary>
+    /// The mount point and file-system type of the /proc/mounts line (<paramref name="mountLines"/>) whose
+    /// mount point is the longest prefix of <paramref name="realPath"/>; nulls when none covers it.
+    /// </summary>
+    internal static (string? MountPoint, string? FileSystemType) FindMount(IEnumerable<string> mountLines, string realPath)
+    {
         int best = -1;
-        foreach (var line in lines)
+        (string? MountPoint, string? FileSystemType) found = (null, null);
+        foreach (var line in mountLines)
         {
             var parts = line.Split(' ');
             if (parts.Length < 3)
@@ -261,16 +410,35 @@ internal static class DoctorCommand
             }
 
             string mountPoint = Unescape(parts[1]);
-            bool covers = mountPoint == "/" || path == mountPoint || path.StartsWith(mountPoint.TrimEnd('/') + "/", StringComparison.Ordinal);
+            bool covers = mountPoint == "/" || realPath == mountPoint || realPath.StartsWith(mountPoint.TrimEnd('/') + "/", StringComparison.Ordinal);
             if (covers && mountPoint.Length >= best)
             {
                 // Later entries mount over earlier ones at the same point: >= keeps the last.
                 best = mountPoint.Length;
-                f.MountPoint = mountPoint;
-                f.FileSystemType = parts[2];
+                found = (mountPoint, parts[2]);
             }
         }
+
+        return found;
     }
+
+    /// <summary>
+    /// memory, network, possibly-network (FUSE and host shares, whose semantics are their daemon's), local,
+    /// or unknown, from a /proc/mounts file-system type.
+    /// </summary>
+    internal static string ClassifyFileSystem(string fileSystemType) => fileSystemType switch
+    {
+        "unknown" or "" => "unknown",
+        "tmpfs" or "ramfs" => "memory",
+        "nfs" or "nfs4" or "cifs" or "smb3" or "smbfs" or "smb2" or "9p" or "ceph" or "afs" or "glusterfs" or "lustre"
+            or "gpfs" or "beegfs" or "orangefs" or "pvfs2" or "ncpfs" or "coda" or "davfs" => "network",
+        "fuse.sshfs" or "fuse.glusterfs" or "fuse.ceph-fuse" or "fuse.s3fs" or "fuse.rclone" or "fuse.gcsfuse"
+            or "fuse.davfs" or "fuse.juicefs" or "fuse.moosefs" or "fuse.lizardfs" or "fuse.goofys" => "network",
+        "fuseblk" or "fuse.fuse-overlayfs" or "fuse.lxcfs" => "local",
+        "fuse" or "virtiofs" or "vboxsf" or "fuse.vmhgfs-fuse" => "possibly-network",
+        _ when fileSystemType.StartsWith("fuse.", StringComparison.Ordinal) => "possibly-network",
+        _ => "local",
+    };
 
     /// <summary>Resolves symbolic links component by component (like realpath(3)), best effort.</summary>
     private static string RealPath(string path)

@@ -138,6 +138,10 @@ internal static class JsonLines
         }
 
         w.WriteEndArray();
+        w.WriteString("fs_class", f.FileSystemClass);
+        w.WriteString("dir_mode", f.DirectoryMode);
+        w.WriteBoolean("dir_shared_writable", f.SharedWritableDirectory);
+        w.WriteString("lock_file", f.LockFile);
     });
 
     /// <summary>The upstream names of the record types (Rust's <c>Debug</c> of the enum).</summary>

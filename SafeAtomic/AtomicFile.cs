@@ -12,16 +12,22 @@ namespace SafeAtomic;
 /// Protocol of every write: a temp file named <c>.&lt;name&gt;.&lt;16 random hex&gt;.tmp</c> is created
 /// exclusively (O_CREAT|O_EXCL, so never through a pre-planted file or symlink) and owner-only (0600) in
 /// the target's own directory; the content is written and fsynced; an existing target's permission bits
-/// are carried over; the temp is renamed over the target; the directory is fsynced. Any failure before
-/// the rename removes the temp and throws <see cref="NotWrittenException"/> (target untouched); a failure
-/// of the final directory fsync throws <see cref="DurabilityUnconfirmedException"/> (new content visible,
-/// durability unconfirmed). The operating-system error is the inner <see cref="SystemCallException"/>.
+/// are carried over (0777 only: set-uid, set-gid and sticky never reach new content); the temp is renamed
+/// over the target; the directory is fsynced. Any failure before the rename removes the temp and throws
+/// <see cref="NotWrittenException"/> (target untouched); a failure of the final directory fsync throws
+/// <see cref="DurabilityUnconfirmedException"/> (new content visible, durability unconfirmed). The
+/// operating-system error is the inner <see cref="SystemCallException"/>.
 /// </para>
 /// <para>
-/// A symlink at the target path is replaced by a regular file (the link itself, not what it points to);
-/// the new file takes the permission bits of the file the link pointed to. A new target is created
-/// owner-only (0600). Ownership, ACLs, extended attributes and hard links of an existing target are not
-/// carried over (the new content is a new inode), and the old modification time is never copied.
+/// A symlink at the target path is replaced by a regular file (the link itself, not what it points to),
+/// created owner-only (0600) like a new target: the mode is never taken through a link. Ownership, ACLs,
+/// extended attributes and hard links of an existing target are not carried over (the new content is a
+/// new inode), and the old modification time is never copied.
+/// </para>
+/// <para>
+/// No rename protocol is safe in a directory that other users may write and that is not sticky: they
+/// can swap the temp file for a link of their own between its fsync and the rename, and the call still
+/// succeeds. Keep targets in directories only trusted users can write (<c>datawal doctor</c> warns).
 /// </para>
 /// <para>All members are safe to call from several threads and processes at once.</para>
 /// </remarks>

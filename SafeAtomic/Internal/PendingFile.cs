@@ -5,8 +5,8 @@ namespace SafeAtomic.Internal;
 /// <summary>
 /// One atomic write in progress: a random, exclusive, owner-only temp file next to the target. The
 /// caller writes through <see cref="Handle"/>, then <see cref="Commit"/> fsyncs it, carries the target's
-/// permission bits over, renames it into place and fsyncs the directory — or <see cref="Abort"/> removes
-/// it. A failure before the rename always leaves the target untouched and no temp file behind.
+/// permission bits over (0777 only, never through a symlink), renames it into place and fsyncs the
+/// directory — or <see cref="Abort"/> removes it. A failure before the rename always leaves the target untouched and no temp file behind.
 /// </summary>
 internal sealed class PendingFile
 {
@@ -120,29 +120,14 @@ internal sealed class PendingFile
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     private void KeepTargetMode(SafeFileHandle handle)
     {
-        if (!File.Exists(TargetPath))
+        // Decision 19: only the permission bits of a regular file at the target itself. Through a symlink
+        // the caller could be handed the mode of any file (a set-uid binary, when run as root), and
+        // set-uid/set-gid/sticky on new content would give it privileges nobody granted to these bytes.
+        // A symlink, a missing target or anything else keeps the temp's owner-only mode.
+        var mode = SystemCalls.Current.RegularFilePermissions(TargetPath);
+        if (mode is { } bits && bits != OwnerOnly)
         {
-            return;   // a new target (or a dangling link) stays owner-only; avoids a first-chance exception per write
-        }
-
-        UnixFileMode mode;
-        try
-        {
-            // Follows a symlink at the target: the new file takes the permissions of what it pointed to.
-            mode = File.GetUnixFileMode(TargetPath);
-        }
-        catch (IOException)
-        {
-            return;   // no target (or a dangling link): the new file stays owner-only
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return;
-        }
-
-        if (mode != OwnerOnly)
-        {
-            File.SetUnixFileMode(handle, mode);
+            File.SetUnixFileMode(handle, bits);
         }
     }
 }

@@ -677,7 +677,7 @@ public partial class ProtocolTests
     // ---------------------------------------------------------------- symlinks at the target
 
     [Test]
-    public void A_symlink_at_the_target_is_replaced_by_a_regular_file_with_the_referents_mode()
+    public void A_symlink_at_the_target_is_replaced_by_an_owner_only_regular_file()
     {
         RequireUnix();
         using var dir = new TempDir();
@@ -691,7 +691,7 @@ public partial class ProtocolTests
 
         Assert.That(new FileInfo(link).LinkTarget, Is.Null, "the link itself is replaced");
         Assert.That(Text(link), Is.EqualTo("new"));
-        Assert.That(GetMode(link), Is.EqualTo(Mode("640")), "documented: the new file takes the referent's bits");
+        Assert.That(GetMode(link), Is.EqualTo(OwnerOnly), "decision 19: the mode is never taken through a symlink");
         Assert.That(Text(real), Is.EqualTo("referent"));
         Assert.That(GetMode(real), Is.EqualTo(Mode("640")));
         AssertEntries(dir, "link.txt", "real.txt");
