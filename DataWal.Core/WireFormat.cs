@@ -178,6 +178,37 @@ public static class WireFormat
             (int)payloadLength);
     }
 
+    /// <summary>
+    /// Decision 13: true when <paramref name="prefix"/> (at most a header long; empty included) can be the
+    /// start of a structurally valid header, i.e. a power loss may have kept these bytes of a frame and lost
+    /// the rest. Every present byte must agree with magic, version 1, a known type and flags 0; txid bytes may
+    /// be anything; a present low part of a length must not already exceed its limit.
+    /// </summary>
+    internal static bool IsTornHeaderPrefix(ReadOnlySpan<byte> prefix)
+    {
+        if (prefix.Length > HeaderLength)
+        {
+            return false;
+        }
+
+        // Complete the prefix with the bytes of the smallest valid header (type Raw, txid and lengths 0):
+        // they are the only valid magic and version bytes, a valid type and flags, and zero high bytes give
+        // the smallest length a torn one could have had. Some valid completion exists iff this one is valid,
+        // and ReadHeader stays the one definition of "valid".
+        Span<byte> header = stackalloc byte[HeaderLength];
+        WriteHeader(header, RecordType.Raw, 0, 0, 0);
+        prefix.CopyTo(header);
+        try
+        {
+            ReadHeader(header);
+            return true;
+        }
+        catch (InvalidFrameException)
+        {
+            return false;   // only on a damaged tail, never on the hot path
+        }
+    }
+
     internal static string KeyTooLargeMessage(long length) => $"datawal: key_len {length} exceeds MAX_KEY_LEN {MaxKeyLength}";
 
     internal static string PayloadTooLargeMessage(long length) => $"datawal: payload_len {length} exceeds MAX_PAYLOAD_LEN {MaxPayloadLength}";

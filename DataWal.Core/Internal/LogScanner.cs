@@ -173,9 +173,9 @@ internal sealed class LogScanner : IDisposable
             }
             catch (InvalidFrameException e)
             {
-                // Decision 13: a zero-filled remainder of the last segment is what a crash leaves on some
-                // file systems; a valid frame never starts with a zero byte.
-                if (TailTolerated && _buffer[start] == 0 && RemainderIsZero())
+                // Decision 13: a crash can zero-fill the end of a file, keeping none or only the first
+                // bytes of the frame being written there.
+                if (TailTolerated && RemainderIsTornHeader(start))
                 {
                     Damaged(CorruptionKind.Truncated, null);
                     continue;
@@ -351,10 +351,19 @@ internal sealed class LogScanner : IDisposable
         }
     }
 
-    /// <summary>True when every byte from the current offset to the end of the segment is zero.</summary>
-    private bool RemainderIsZero()
+    /// <summary>
+    /// Decision 13: the remainder is a torn frame start followed only by zeros to the end of the segment — the
+    /// header bytes before the zero fill (none, for an all-zero remainder) can begin a valid header. Only a
+    /// header is buffered; the zeros after it are checked chunk by chunk.
+    /// </summary>
+    private bool RemainderIsTornHeader(int start) =>
+        WireFormat.IsTornHeaderPrefix(_buffer.AsSpan(start, WireFormat.HeaderLength).TrimEnd((byte)0))
+        && RemainderIsZero(_offset + WireFormat.HeaderLength);
+
+    /// <summary>True when every byte from <paramref name="from"/> to the end of the segment is zero.</summary>
+    private bool RemainderIsZero(long from)
     {
-        long position = _offset;
+        long position = from;
         var chunk = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {

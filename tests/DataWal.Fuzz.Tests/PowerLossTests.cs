@@ -285,30 +285,62 @@ public class PowerLossTests
     }
 
     /// <summary>
+    /// Decision 13 as it stands: zeros followed by written data are not a torn tail, so when such a run reaches
+    /// into the magic or the version byte of a frame (the first 5 header bytes) the store is refused — loudly,
+    /// as structural damage in the last segment at or after the durable end, with nothing cut or changed.
+    /// Any later zeros make a header that parses and a frame whose CRC fails: a tolerated tail. (Whether the
+    /// refusal should become a tolerated tail too is the lead's decision; see the issue 12 report.)
+    /// </summary>
+    private static void AssertRefusedAsDecided(CrashState state, CorruptRecordException refusal, string stateDir, string at)
+    {
+        Assert.That(refusal.Kind, Is.EqualTo(CorruptionKind.Structural), at);
+        Assert.That(state.HeaderBytesKept, Is.InRange(0, 4), $"{at}: refused although the zeros leave magic and version whole");
+        Assert.That(refusal.Segment, Is.EqualTo(SegmentFiles.List(stateDir)[^1]), $"{at}: only the last segment has unsynced bytes");
+        var writer = Assert.Throws<CorruptRecordException>(() => RecordLog.Open(stateDir).Dispose(), at);
+        Assert.That(writer!.Message, Is.EqualTo(refusal.Message), at);
+        Assert.Throws<CorruptRecordException>(() => KvStore.OpenReadOnly(stateDir).Dispose(), at);
+        foreach (var (name, bytes) in state.Files)
+        {
+            Assert.That(File.ReadAllBytes(Path.Combine(stateDir, name)).AsSpan().SequenceEqual(bytes), Is.True, $"{at}: {name} changed by a refused open");
+        }
+    }
+
+    /// <summary>
     /// Checks every crash state of <paramref name="recorder"/>; returns how many. Also asserts that the states
     /// really exercise loss: some lose unsynced records, some end in a damaged (torn or zero-filled) tail.
     /// </summary>
     private static int CheckAll(PowerLossRecorder recorder, List<Rec> reference, List<(int Index, int Op)> acks, bool kv)
     {
-        int lossy = 0, tails = 0, absent = 0;
+        int lossy = 0, tails = 0, absent = 0, refused = 0;
+        var shapes = new SortedDictionary<CrashShape, int>();
         using var work = new TempDir("pl-state");
         string stateDir = Path.Combine(work.Path, "s");
         int count = 0;
         using var noSync = PowerLossRecorder.WithoutFsync();
-        foreach (var state in recorder.CrashStates(Stride, IsSegment))
+        foreach (var state in recorder.CrashStates(Stride, IsSegment, WireFormat.HeaderLength))
         {
             PowerLossRecorder.Materialise(state, stateDir);   // replaces every file of the previous state
             int required = acks.Where(a => a.Op <= state.CrashPoint).Select(a => a.Index).DefaultIfEmpty(-1).Max();
             string at = $"state #{count}: {state.Description}";
+            shapes[state.Shape] = shapes.GetValueOrDefault(state.Shape) + 1;
 
-            List<Rec> read;
+            var read = new List<Rec>();
+            CorruptRecordException? refusal = null;
             try
             {
                 var iterator = RecordLogReader.Open(stateDir).ScanIter();
-                read = iterator.Select(Rec.Of).ToList();
+                foreach (var r in iterator)
+                {
+                    read.Add(Rec.Of(r));
+                }
+
                 tails += iterator.RecoveryReport.TailTruncated;
                 lossy += read.Count < reference.Count ? 1 : 0;
                 absent += state.Description.Contains("absent", StringComparison.Ordinal) ? 1 : 0;
+            }
+            catch (CorruptRecordException e) when (state.Shape == CrashShape.ZeroRunThenData)
+            {
+                refusal = e;   // checked below: what was yielded before it must still be right
             }
             catch (Exception e)
             {
@@ -326,6 +358,13 @@ public class PowerLossTests
             }
 
             Assert.That(read.Count, Is.GreaterThan(required), $"{at}: record {required} ({(required >= 0 ? reference[required] : default)}) was acknowledged durable and is lost");
+            if (refusal is not null)
+            {
+                AssertRefusedAsDecided(state, refusal, stateDir, at);
+                refused++;
+                count++;
+                continue;
+            }
 
             if (kv)
             {
@@ -385,6 +424,9 @@ public class PowerLossTests
         }
 
         TestContext.Out.WriteLine($"  of which {lossy} recover fewer records than the final log, {tails} end in a damaged tail, {absent} lack a segment whose directory entry was not fsynced");
+        TestContext.Out.WriteLine($"  by shape: {string.Join(", ", shapes.Select(kv => $"{kv.Key} {kv.Value}"))}; refused (zero run then data, see AssertRefusedAsDecided): {refused}");
+        Assert.That(shapes.GetValueOrDefault(CrashShape.TornHeaderThenZeros), Is.GreaterThan(0), "no torn-header state");
+        Assert.That(shapes.GetValueOrDefault(CrashShape.ZeroRunThenData), Is.GreaterThan(0), "no zero-run state");
         Assert.That(lossy, Is.GreaterThan(0), "no state lost anything: the simulation is not simulating");
         Assert.That(tails, Is.GreaterThan(0), "no state had a damaged tail");
         return count;

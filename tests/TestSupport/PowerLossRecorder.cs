@@ -5,11 +5,26 @@ using SafeAtomic.Internal;
 
 namespace TestSupport;
 
+/// <summary>The opt-in shapes a crash state can have besides the basic prefixes and zero fills.</summary>
+public enum CrashShape
+{
+    /// <summary>A prefix of the written bytes, the durable bytes, zero fill, an absent file.</summary>
+    Basic,
+
+    /// <summary>A write-boundary prefix plus 1 to header-length − 1 bytes of the next write, then only zeros.</summary>
+    TornHeaderThenZeros,
+
+    /// <summary>Everything written, except a run of zeros starting 0 to header-length − 1 bytes into a write, with written data after it.</summary>
+    ZeroRunThenData,
+}
+
 /// <summary>One simulated post-power-loss state of a directory: file name → content (absent files are missing).</summary>
 /// <param name="CrashPoint">How many recorded operations had started when the power went (ops [0, CrashPoint)).</param>
 /// <param name="Description">What the state is (for failure messages).</param>
 /// <param name="Files">File name (no directory) → bytes on disk after the crash.</param>
-public sealed record CrashState(int CrashPoint, string Description, IReadOnlyDictionary<string, byte[]> Files);
+/// <param name="Shape">Which kind of state it is.</param>
+/// <param name="HeaderBytesKept">For the header shapes, how many bytes of the write (a frame header) precede the zeros; else -1.</param>
+public sealed record CrashState(int CrashPoint, string Description, IReadOnlyDictionary<string, byte[]> Files, CrashShape Shape = CrashShape.Basic, int HeaderBytesKept = -1);
 
 /// <summary>
 /// Replaces SafeAtomic's system-call seam (delegating to <c>SystemCalls.Platform</c>) and records, per file,
@@ -18,7 +33,7 @@ public sealed record CrashState(int CrashPoint, string Description, IReadOnlyDic
 /// for every file, the bytes as of its last fsync plus every prefix of the bytes written after it (at every
 /// write boundary and every <c>stride</c>-th byte), the same with that unsynced part zero-filled (decision 13),
 /// a write-boundary prefix followed by zeros up to the written length, and — for files created since the last
-/// fsync of their directory — the file being absent.
+/// fsync of their directory — the file being absent. On request, also the header shapes of <see cref="CrashShape"/>.
 /// </summary>
 /// <remarks>
 /// Process-wide (the seam is global): tests using it must not run in parallel with other file-system tests of
@@ -120,9 +135,14 @@ public sealed class PowerLossRecorder : IDisposable
     /// </summary>
     /// <param name="stride">Besides every write boundary, a prefix every <paramref name="stride"/> bytes (1 = byte-granular).</param>
     /// <param name="fileFilter">Which file names (no directory) to materialise (e.g. only segments).</param>
-    public IEnumerable<CrashState> CrashStates(int stride, Func<string, bool> fileFilter)
+    /// <param name="headerLength">
+    /// When positive, also the header shapes (<see cref="CrashShape"/>) for the first <paramref name="headerLength"/>
+    /// bytes of every unsynced write start (the durable end and every write boundary after it).
+    /// </param>
+    public IEnumerable<CrashState> CrashStates(int stride, Func<string, bool> fileFilter, int headerLength = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(headerLength);
         List<Op> ops;
         lock (_ops)
         {
@@ -141,7 +161,7 @@ public sealed class PowerLossRecorder : IDisposable
             bool crashPoint = i == ops.Count || ops[i].Kind != Kind.Write;
             if (crashPoint && dirty)
             {
-                foreach (var state in StatesAt(i, files, stride, fileFilter))
+                foreach (var state in StatesAt(i, files, stride, fileFilter, headerLength))
                 {
                     yield return state;
                 }
@@ -240,7 +260,7 @@ public sealed class PowerLossRecorder : IDisposable
         }
     }
 
-    private static IEnumerable<CrashState> StatesAt(int crashPoint, SortedDictionary<string, FileModel> files, int stride, Func<string, bool> fileFilter)
+    private static IEnumerable<CrashState> StatesAt(int crashPoint, SortedDictionary<string, FileModel> files, int stride, Func<string, bool> fileFilter, int headerLength)
     {
         var relevant = files.Where(kv => fileFilter(Path.GetFileName(kv.Key)) && (kv.Value.Exists || kv.Value.DurableName)).ToList();
 
@@ -333,6 +353,59 @@ public sealed class PowerLossRecorder : IDisposable
                     m.Current.AsSpan(0, (int)k).CopyTo(bytes);
                     mixed[name] = bytes;
                     yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} synced {b} B + {k - b} unsynced B + {end - k} zero B", mixed);
+                }
+            }
+
+            if (headerLength > 0)
+            {
+                foreach (var state in HeaderShapes(crashPoint, name, m, b, Full, headerLength))
+                {
+                    yield return state;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The header shapes of one file's unsynced bytes [<paramref name="b"/>, end). A power loss loses unsynced
+    /// data in pages, and a page boundary can fall at any byte of a frame header: (1) the tear keeps the first
+    /// j bytes of a write and the file reads zeros from there to its end, to the next page boundary, or to one
+    /// header past the write start (decision 13's torn header); (2) a zero run (an unwritten page or hole
+    /// inside the file size, e.g. ext4 delayed allocation written back out of order) starts j bytes into a
+    /// write and later written data survives after it, up to the next write boundary or for one 4 KiB page.
+    /// </summary>
+    private static IEnumerable<CrashState> HeaderShapes(int crashPoint, string name, FileModel m, long b, Func<Dictionary<string, byte[]>> full, int headerLength)
+    {
+        const int Page = 4096;
+        long end = m.Current.Length;
+        var starts = new SortedSet<long>(m.Boundaries.Where(k => k > b && k < end)) { b };
+        foreach (long s in starts)
+        {
+            for (int j = 1; j < headerLength && s + j < end; j++)
+            {
+                long kept = s + j;
+                long page = ((kept / Page) + 1) * Page;
+                foreach (long length in new[] { end, Math.Min(page, end), Math.Min(s + headerLength, end) }.Where(l => l > kept).Distinct())
+                {
+                    var files = full();
+                    var bytes = new byte[length];
+                    m.Current.AsSpan(0, (int)kept).CopyTo(bytes);
+                    files[name] = bytes;
+                    yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} synced {b} B + unsynced up to {s} + {j} header B of the next write + {length - kept} zero B (torn header)", files, CrashShape.TornHeaderThenZeros, j);
+                }
+            }
+
+            for (int j = 0; j < headerLength && s + j < end; j++)
+            {
+                long zero = s + j;
+                long nextStart = starts.GetViewBetween(zero + 1, end).DefaultIfEmpty(end).Min();
+                foreach (long stop in new[] { nextStart, zero + Page }.Where(t => t < end).Distinct())
+                {
+                    var files = full();
+                    var bytes = (byte[])m.Current.Clone();
+                    bytes.AsSpan((int)zero, (int)(stop - zero)).Clear();
+                    files[name] = bytes;
+                    yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} synced {b} B, all {end - b} unsynced B written but [{zero}, {stop}) zero, {j} header B of the write at {s} kept (zero run then data)", files, CrashShape.ZeroRunThenData, j);
                 }
             }
         }
