@@ -375,7 +375,19 @@ public sealed partial class RecordLog : IDisposable
             LogTelemetry.Fsynced(Directory, false, Stopwatch.GetElapsedTime(started), GroupCommitSize(_nextTxId - 1));
             _durableTxId = _nextTxId - 1;
             _initialSyncPending = false;
-            uint nextId = SegmentFiles.NextId(SegmentFiles.ListNames(Directory));
+            IReadOnlyList<uint> names;
+            try
+            {
+                names = SegmentFiles.ListNames(Directory);
+            }
+            catch (DataWalException)
+            {
+                // A rotation that cannot see the directory cannot know which id is free: stop, as for any failed rotate step.
+                Poison("rotate list log directory failed");
+                throw;
+            }
+
+            uint nextId = SegmentFiles.NextId(names);
             if (nextId <= _activeId)
             {
                 Poison("rotate computed non-increasing segment id");

@@ -226,7 +226,7 @@ public class PoisonTests
             faults.Fail(Call.FsyncDirectory, Errno.EIO, times: 1);
             var e = Assert.Throws<DataWalException>(() => log.Rotate());
             Assert.That(e!.Message, Does.StartWith($"datawal: fsync log directory {dir.Path}: "));
-            Assert.That(faults.Calls.Select(c => c.Call), Is.EqualTo(new[] { Call.FsyncData, Call.Open, Call.FsyncDirectory }));
+            Assert.That(faults.WriteSideCalls.Select(c => c.Call), Is.EqualTo(new[] { Call.FsyncData, Call.Open, Call.FsyncDirectory }));
             AssertWritesRefused(log, faults, "rotate fsync_dir after segment create failed");
             AssertReadsWork(log, dir, ["a", "b"]);
         }

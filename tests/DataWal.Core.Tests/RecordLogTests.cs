@@ -381,9 +381,10 @@ public class RecordLogTests
             new Rec(RecordType.Raw, 2, "", Hex(B("b")), 7, 0, 29),
         }));
         Assert.That(reopened.RecoveryReport.FilesScanned, Is.EqualTo(3));
+        // A rotation never creates a segment onto a name something else already holds (the directory 9).
         reopened.Rotate();
-        Assert.That(reopened.ActiveSegment, Is.EqualTo(8u));
-        Assert.That(reopened.Append(B("c")), Is.EqualTo(new RecordRef(8, 0, 29)));
+        Assert.That(reopened.ActiveSegment, Is.EqualTo(10u));
+        Assert.That(reopened.Append(B("c")), Is.EqualTo(new RecordRef(10, 0, 29)));
     }
 
     [Test]

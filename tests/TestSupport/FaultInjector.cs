@@ -54,6 +54,9 @@ public sealed class FaultInjector : IDisposable
     /// <summary>Every call seen so far, in order.</summary>
     public IReadOnlyList<ObservedCall> Calls => [.. _calls];
 
+    /// <summary>Every call seen so far that can change the disk (reads, lengths, lstat and listings left out), in order.</summary>
+    public IReadOnlyList<ObservedCall> WriteSideCalls => [.. _calls.Where(c => c.Call is not (Call.Read or Call.GetLength or Call.GetFileKind or Call.ReadDirectory))];
+
     /// <summary>How many calls of <paramref name="call"/> were seen.</summary>
     public int Count(Call call) => _calls.Count(c => c.Call == call);
 
