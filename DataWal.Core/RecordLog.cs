@@ -54,7 +54,9 @@ public sealed partial class RecordLog : IDisposable
         _activePath = SegmentFiles.PathFor(directory, activeId);
         _activeSize = activeSize;
         _report = report;
-        _nextTxId = report.LastTxIdSeen == ulong.MaxValue ? 1 : report.LastTxIdSeen + 1;
+        // Wraps to 0 after ulong.MaxValue: 0 is never assigned, so it means "no txid left" (appends are
+        // refused, decision 18) while _nextTxId - 1 still names the last txid for the durability targets.
+        _nextTxId = unchecked(report.LastTxIdSeen + 1);
         _durableSegment = activeId;
         _recoveredTxId = report.LastTxIdSeen;
         _policy = options.Durability;
@@ -81,7 +83,10 @@ public sealed partial class RecordLog : IDisposable
         }
     }
 
-    /// <summary>The txid the next append will get.</summary>
+    /// <summary>
+    /// The txid the next append will get; 0 once the txids are used up (a record carries
+    /// <see cref="ulong.MaxValue"/>): appends are then refused, txids never wrap.
+    /// </summary>
     public ulong NextTxId
     {
         get
@@ -232,6 +237,11 @@ public sealed partial class RecordLog : IDisposable
         lock (_gate)
         {
             ThrowIfUnwritable();
+            if (_nextTxId == 0)
+            {
+                RefuseTxIdOverflow();
+            }
+
             byte[]? rented = null;
             byte[] buffer = size <= _scratch.Length ? _scratch : GrowScratch(size, out rented);
             txId = _nextTxId;
@@ -293,10 +303,9 @@ public sealed partial class RecordLog : IDisposable
                 return first;
             }
 
-            if ((ulong)batch.Count - 1 > ulong.MaxValue - first)
+            if (first == 0 || (ulong)batch.Count - 1 > ulong.MaxValue - first)
             {
-                Poison("txid overflow");
-                ThrowHelper.ThrowPoisoned("txid overflow");
+                RefuseTxIdOverflow();   // before writing: all or nothing
             }
 
             long at = _activeSize;
@@ -309,7 +318,7 @@ public sealed partial class RecordLog : IDisposable
     /// <summary>
     /// Under the gate: hands encoded frames to the kernel at the end of the active segment (one write; a
     /// failure poisons the handle with <paramref name="failure"/>), then advances the segment size and the
-    /// next txid past <paramref name="lastTxId"/> (poisoning at u64 overflow, as upstream).
+    /// next txid past <paramref name="lastTxId"/> (to 0, "none left", after <see cref="ulong.MaxValue"/>).
     /// </summary>
     private void WriteFramesAtEnd(ReadOnlySpan<byte> frames, int records, ulong lastTxId, string failure)
     {
@@ -326,14 +335,15 @@ public sealed partial class RecordLog : IDisposable
         _activeSize += frames.Length;
         LogTelemetry.Appended(Directory, records, frames.Length);
         _signal.Notify();
-        if (lastTxId == ulong.MaxValue)
-        {
-            Poison("txid overflow");
-        }
-        else
-        {
-            _nextTxId = lastTxId + 1;
-        }
+        // Not poisoned yet: the record that took the last txid was written and must still be fsyncable.
+        _nextTxId = unchecked(lastTxId + 1);
+    }
+
+    /// <summary>Under the gate, before anything is written: no txid is left (decision 18), so refuse and poison.</summary>
+    private void RefuseTxIdOverflow()
+    {
+        Poison("txid overflow");
+        ThrowHelper.ThrowPoisoned("txid overflow");
     }
 
     private byte[] GrowScratch(int size, out byte[]? rented)

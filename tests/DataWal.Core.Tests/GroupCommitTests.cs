@@ -69,6 +69,13 @@ public class GroupCommitTests
         public override bool CreateDirectory(string path) => Platform.CreateDirectory(path);
     }
 
+    /// <summary>
+    /// Runs <paramref name="work"/> on a dedicated thread. Callers block in a held fsync: as pool tasks they
+    /// starve the thread pool, which then injects threads slowly (about one a second on 2 cores).
+    /// </summary>
+    private static Task OnOwnThread(Action work) =>
+        Task.Factory.StartNew(work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
     private static void WaitUntil(Func<bool> condition, string what)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -95,13 +102,13 @@ public class GroupCommitTests
         using var scope = SystemCalls.Use(calls);
         calls.HoldNextDataSync();
         log.Append("leader"u8);
-        var leader = Task.Run(log.Fsync);
+        var leader = OnOwnThread(log.Fsync);
         Assert.That(calls.Entered.Wait(TimeSpan.FromSeconds(30)), Is.True, "the leader's fsync started");
 
         // While the leader's fsync is held, 15 writers append and ask for durability: none may flush.
         const int Writers = 15;
         int appended = 0;
-        var followers = Enumerable.Range(0, Writers).Select(i => Task.Run(() =>
+        var followers = Enumerable.Range(0, Writers).Select(i => OnOwnThread(() =>
         {
             log.Append(BitConverter.GetBytes(i));
             Interlocked.Increment(ref appended);
@@ -132,7 +139,7 @@ public class GroupCommitTests
         calls.HoldNextDataSync();
         calls.FailHeldWith(Errno.EIO);
         log.Append("a"u8);
-        var leader = Task.Run(log.Fsync);
+        var leader = OnOwnThread(log.Fsync);
         Assert.That(calls.Entered.Wait(TimeSpan.FromSeconds(30)), Is.True);
         var waiters = Enumerable.Range(0, 4).Select(_ => Task.Run(async () =>
         {
@@ -167,7 +174,7 @@ public class GroupCommitTests
             using var scope = SystemCalls.Use(calls);
             calls.HoldNextDataSync();
             log.Append("first"u8);
-            var leader = Task.Run(log.Fsync);
+            var leader = OnOwnThread(log.Fsync);
             Assert.That(calls.Entered.Wait(TimeSpan.FromSeconds(30)), Is.True);
 
             using var cts = new CancellationTokenSource();
@@ -353,7 +360,7 @@ public class GroupCommitTests
         {
             calls.HoldNextDataSync();
             log.Append("a"u8);
-            var leader = Task.Run(log.Fsync);
+            var leader = OnOwnThread(log.Fsync);
             Assert.That(calls.Entered.Wait(TimeSpan.FromSeconds(30)), Is.True);
             var waiter = log.FsyncAsync().AsTask();   // queued behind the held fsync, which covers its record
             Thread.Sleep(20);

@@ -269,7 +269,7 @@ public class PoisonTests
     }
 
     [Test]
-    public void Txid_overflow_poisons_after_writing_the_last_txid()
+    public void Txid_overflow_poisons_the_append_after_the_last_txid()
     {
         using var dir = new TempDir();
         File.WriteAllBytes(Seg(dir.Path, 1), WireFormat.Encode(RecordType.Raw, ulong.MaxValue - 1, [], B("almost")));
@@ -277,14 +277,15 @@ public class PoisonTests
         {
             Assert.That(log.NextTxId, Is.EqualTo(ulong.MaxValue));
             log.Append(B("last"));
-            Assert.That(log.IsPoisoned, Is.True);
+            Assert.That(log.IsPoisoned, Is.False, "the last txid is valid; the refusal comes with the next append");
             var e = Assert.Throws<WriterPoisonedException>(() => log.Append(B("overflow")));
             Assert.That(e!.Message, Is.EqualTo(Message("txid overflow")));
+            Assert.That(log.IsPoisoned, Is.True);
             Assert.That(log.Scan().Select(r => r.TxId), Is.EqualTo(new[] { ulong.MaxValue - 1, ulong.MaxValue }));
         }
 
         using var reopened = RecordLog.Open(dir.Path);
         Assert.That(reopened.RecoveryReport.LastTxIdSeen, Is.EqualTo(ulong.MaxValue));
-        Assert.That(reopened.NextTxId, Is.EqualTo(1UL), "upstream wraps to 1 on open");
+        Assert.That(reopened.NextTxId, Is.EqualTo(0UL), "decision 18: no wrap to 1 (upstream wraps)");
     }
 }

@@ -121,4 +121,119 @@ public class TxIdTests
         Assert.That(reopened.Append(B("new 3")), Is.EqualTo(new RecordRef(1, last.Offset, 33)));
         Assert.That(reopened.Scan().Select(r => (r.TxId, S(r.Payload))), Is.EqualTo(new[] { (1UL, "1"), (2UL, "2"), (3UL, "new 3") }));
     }
+    private const string OverflowMessage = "datawal: writer poisoned: txid overflow; drop handle and reopen";
+
+    [Test]
+    public void A_log_whose_maximum_txid_is_ulong_max_opens_and_refuses_every_append_without_writing()
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(Seg(dir.Path, 1), [
+            .. WireFormat.Encode(RecordType.Raw, 5, [], B("a")),
+            .. WireFormat.Encode(RecordType.Put, ulong.MaxValue, B("k"), B("last")),
+        ]);
+        var before = Image(dir.Path);
+
+        using var log = RecordLog.Open(dir.Path);
+        Assert.That(log.RecoveryReport.LastTxIdSeen, Is.EqualTo(ulong.MaxValue));
+        Assert.That(log.RecoveryReport.RecordsReplayed, Is.EqualTo(2));
+        Assert.That(log.NextTxId, Is.EqualTo(0UL), "no txid left");
+        Assert.That(log.Scan().Select(r => r.TxId), Is.EqualTo(new[] { 5UL, ulong.MaxValue }), "reads work");
+
+        var e = Assert.Throws<WriterPoisonedException>(() => log.Append(B("wraps")))!;
+        Assert.That(e.Message, Is.EqualTo(OverflowMessage));
+        Assert.That(e.Reason, Is.EqualTo("txid overflow"));
+        Assert.That(log.IsPoisoned, Is.True);
+        Assert.That(Assert.Throws<WriterPoisonedException>(() => log.AppendRecord(RecordType.Delete, B("k"), []))!.Message, Is.EqualTo(OverflowMessage));
+        using (var batch = new RecordBatch())
+        {
+            batch.Add(RecordType.Raw, [], B("b"));
+            Assert.That(Assert.Throws<WriterPoisonedException>(() => log.AppendBatch(batch))!.Message, Is.EqualTo(OverflowMessage));
+        }
+
+        Assert.That(Image(dir.Path), Is.EqualTo(before), "nothing written");
+        Assert.That(log.Scan().Select(r => r.TxId), Is.EqualTo(new[] { 5UL, ulong.MaxValue }), "reads still work");
+    }
+
+    [Test]
+    public void The_append_that_takes_ulong_max_succeeds_and_is_durable_and_the_next_is_refused_also_after_a_reopen(
+        [Values(DurabilityMode.Manual, DurabilityMode.EveryAppend, DurabilityMode.Grouped)] DurabilityMode durability)
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(Seg(dir.Path, 1), WireFormat.Encode(RecordType.Raw, ulong.MaxValue - 1, [], B("a")));
+        var options = new RecordLogOptions { Durability = durability };
+        byte[] afterMax;
+        using (var log = RecordLog.Open(dir.Path, options))
+        {
+            Assert.That(log.NextTxId, Is.EqualTo(ulong.MaxValue));
+            Assert.That(log.Append(B("max")), Is.EqualTo(new RecordRef(1, 29, 31)));
+            Assert.That(log.IsPoisoned, Is.False, "the last valid txid was used, none was passed");
+            Assert.That(log.NextTxId, Is.EqualTo(0UL));
+            log.Fsync();   // the record with txid ulong.MaxValue can be made durable
+            afterMax = File.ReadAllBytes(Seg(dir.Path, 1));
+
+            Assert.That(Assert.Throws<WriterPoisonedException>(() => log.Append(B("wraps")))!.Message, Is.EqualTo(OverflowMessage));
+            Assert.That(File.ReadAllBytes(Seg(dir.Path, 1)), Is.EqualTo(afterMax), "nothing written");
+            Assert.That(log.Scan().Select(r => (r.TxId, S(r.Payload))), Is.EqualTo(new[] { (ulong.MaxValue - 1, "a"), (ulong.MaxValue, "max") }));
+        }
+
+        using (var reopened = RecordLog.Open(dir.Path, options))
+        {
+            Assert.That(reopened.RecoveryReport.LastTxIdSeen, Is.EqualTo(ulong.MaxValue));
+            Assert.That(Assert.Throws<WriterPoisonedException>(() => reopened.AppendAsync(B("wraps")).AsTask().Wait())!.Message, Is.EqualTo(OverflowMessage));
+        }
+
+        Assert.That(File.ReadAllBytes(Seg(dir.Path, 1)), Is.EqualTo(afterMax), "nothing written after the reopen either");
+    }
+
+    [Test]
+    public void A_batch_whose_last_txid_would_pass_ulong_max_writes_nothing_and_one_that_ends_on_it_is_written_whole()
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(Seg(dir.Path, 1), WireFormat.Encode(RecordType.Raw, ulong.MaxValue - 2, [], B("a")));
+        var before = Image(dir.Path);
+        using (var log = RecordLog.Open(dir.Path))
+        using (var batch = new RecordBatch())
+        {
+            batch.Add(RecordType.Raw, [], B("1"));
+            batch.Add(RecordType.Raw, [], B("2"));
+            batch.Add(RecordType.Raw, [], B("3"));
+            Assert.That(Assert.Throws<WriterPoisonedException>(() => log.AppendBatch(batch))!.Message, Is.EqualTo(OverflowMessage));
+            Assert.That(Image(dir.Path), Is.EqualTo(before), "all or nothing: not even the frames that had txids left");
+        }
+
+        using (var log = RecordLog.Open(dir.Path))
+        using (var batch = new RecordBatch())
+        {
+            batch.Add(RecordType.Raw, [], B("1"));
+            batch.Add(RecordType.Raw, [], B("2"));
+            Assert.That(log.AppendBatch(batch), Is.EqualTo(ulong.MaxValue - 1));
+            Assert.That(log.NextTxId, Is.EqualTo(0UL));
+            Assert.That(log.IsPoisoned, Is.False);
+            using var empty = new RecordBatch();
+            Assert.That(log.AppendBatch(empty), Is.EqualTo(0UL), "an empty batch needs no txid");
+        }
+
+        var after = Image(dir.Path);
+        using (var log = RecordLog.Open(dir.Path))
+        using (var batch = new RecordBatch())
+        {
+            batch.Add(RecordType.Raw, [], B("wraps"));
+            Assert.That(Assert.Throws<WriterPoisonedException>(() => log.AppendBatch(batch))!.Message, Is.EqualTo(OverflowMessage));
+            Assert.That(log.Scan().Select(r => r.TxId), Is.EqualTo(new[] { ulong.MaxValue - 2, ulong.MaxValue - 1, ulong.MaxValue }));
+        }
+
+        Assert.That(Image(dir.Path), Is.EqualTo(after));
+    }
+
+    [Test]
+    public void Rotate_after_the_last_txid_still_works_and_appends_stay_refused()
+    {
+        using var dir = new TempDir();
+        File.WriteAllBytes(Seg(dir.Path, 1), WireFormat.Encode(RecordType.Raw, ulong.MaxValue, [], B("a")));
+        using var log = RecordLog.Open(dir.Path);
+        log.Rotate();
+        Assert.That(log.ActiveSegment, Is.EqualTo(2u));
+        Assert.That(Assert.Throws<WriterPoisonedException>(() => log.Append(B("wraps")))!.Message, Is.EqualTo(OverflowMessage));
+        Assert.That(new FileInfo(Seg(dir.Path, 2)).Length, Is.Zero);
+    }
 }
