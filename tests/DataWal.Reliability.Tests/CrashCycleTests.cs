@@ -13,11 +13,15 @@ namespace DataWal.Reliability.Tests;
 
 /// <summary>
 /// Process-crash cycles (issue 7): a TestChild writer prints every acknowledgement, the parent SIGKILLs it at
-/// varied moments (immediately at start on every 10th cycle, otherwise 0..60 ms after its first ack), then
+/// varied moments (at start, 0..3 ms after it was handed its scenario, on every 10th cycle, otherwise
+/// 0..60 ms after its first ack), then
 /// reopens and checks that the store is a contiguous prefix containing everything acknowledged. Stores are
 /// reused for 10 cycles, so recovery after a crash and appending after a recovered (possibly cut) tail are
 /// exercised too; every reopen as writer also proves that the killed writer's stale <c>.lock</c> never blocks.
-/// Default ≈ 300 cycles in total; <c>DATAWAL_CRASH_CYCLES</c> multiplies them.
+/// Default 1,090 cycles in total (see <see cref="DefaultCycles"/>), over every write path: appends without
+/// fsync, with fsync, rotating, batched (with and without fsync), grouped background flushes, async
+/// EveryAppend, KV puts/deletes (single and batched), group commit, compaction and export;
+/// <c>DATAWAL_CRASH_CYCLES</c> multiplies them.
 /// </summary>
 [Platform(Exclude = "Win")]
 [NonParallelizable]
@@ -25,14 +29,64 @@ public class CrashCycleTests
 {
     private const int CyclesPerStore = 10;
 
-    [TestCase("no-fsync", false, 0, 60, TestName = "Sigkill_during_appends_without_fsync_loses_no_acknowledged_record")]
-    [TestCase("fsync", true, 0, 50, TestName = "Sigkill_during_append_fsync_loses_no_durable_record")]
-    [TestCase("rotate", true, 4, 50, TestName = "Sigkill_during_rotating_appends_keeps_a_contiguous_prefix_across_segments")]
-    public void Append_crash_cycles(string name, bool fsync, int rotateEvery, int defaultCycles)
+    // The default share of each scenario (the cost is ~150 ms per cycle, mostly the child's start-up).
+    private const int NoFsyncCycles = 150;
+    private const int FsyncCycles = 110;
+    private const int RotateCycles = 110;
+    private const int BatchCycles = 100;
+    private const int BatchFsyncCycles = 100;
+    private const int GroupedCycles = 80;
+    private const int AsyncEveryAppendCycles = 70;
+    private const int KvCycles = 150;
+    private const int GroupCommitCycles = 100;
+    private const int CompactCycles = 60;
+    private const int ExportCycles = 60;
+
+    /// <summary>Every scenario's default share, by name.</summary>
+    private static readonly (string Name, int Cycles)[] DefaultCycles =
+    [
+        ("appends without fsync", NoFsyncCycles), ("appends with fsync", FsyncCycles), ("rotating appends", RotateCycles),
+        ("batches", BatchCycles), ("fsynced rotating batches", BatchFsyncCycles), ("grouped background flushes", GroupedCycles),
+        ("async EveryAppend", AsyncEveryAppendCycles), ("kv puts/deletes, single and batched", KvCycles),
+        ("group commit", GroupCommitCycles), ("compaction", CompactCycles), ("export", ExportCycles),
+    ];
+
+    private static int _cyclesRun;
+
+    [Test]
+    public void The_default_run_kills_at_least_1000_writers_over_every_write_path()
+    {
+        int total = DefaultCycles.Sum(c => c.Cycles);
+        TestContext.Out.WriteLine("default SIGKILL cycles: " + string.Join(", ", DefaultCycles.Select(c => $"{c.Name} {c.Cycles}")) + $"; total {total}");
+        Assert.That(total, Is.GreaterThanOrEqualTo(1000));
+        Assert.That(DefaultCycles.Select(c => c.Cycles), Is.All.GreaterThanOrEqualTo(50), "every write path gets a real share");
+    }
+
+    /// <summary>One summary line over the whole fixture (the per-test counts are in each test's FIGURES line).</summary>
+    [OneTimeTearDown]
+    public void Total()
+    {
+        StopSpare();
+        string line = $"FIGURES crash cycles: {_cyclesRun} SIGKILL cycles run in total (multiplier {Multiplier})";
+        TestContext.Out.WriteLine(line);
+        TestContext.Progress.WriteLine(line);
+    }
+
+    private static void Count(int cycles) => Interlocked.Add(ref _cyclesRun, cycles);
+
+    [TestCase("no-fsync", false, 0, 1, "manual", NoFsyncCycles, TestName = "Sigkill_during_appends_without_fsync_loses_no_acknowledged_record")]
+    [TestCase("fsync", true, 0, 1, "manual", FsyncCycles, TestName = "Sigkill_during_append_fsync_loses_no_durable_record")]
+    [TestCase("rotate", true, 4, 1, "manual", RotateCycles, TestName = "Sigkill_during_rotating_appends_keeps_a_contiguous_prefix_across_segments")]
+    [TestCase("batch", false, 0, 64, "manual", BatchCycles, TestName = "Sigkill_during_batch_appends_loses_no_acknowledged_batch")]
+    [TestCase("batch-fsync", true, 40, 16, "manual", BatchFsyncCycles, TestName = "Sigkill_during_fsynced_rotating_batch_appends_loses_no_durable_batch")]
+    [TestCase("grouped", false, 0, 1, "grouped", GroupedCycles, TestName = "Sigkill_during_grouped_background_flushes_loses_no_appended_record")]
+    [TestCase("every-async", false, 0, 1, "every-async", AsyncEveryAppendCycles, TestName = "Sigkill_during_async_EveryAppend_appends_loses_no_durable_record")]
+    public void Append_crash_cycles(string name, bool fsync, int rotateEvery, int batchMax, string mode, int defaultCycles)
     {
         using var root = new TempDir("rel-" + name);
         int cycles = Cycles(defaultCycles);
-        string ackPrefix = fsync ? "durable" : "acked";
+        bool durableAcks = fsync || mode == "every-async";
+        string ackPrefix = durableAcks ? "durable" : "acked";
         long recordsRecovered = 0, tornTails = 0, unackedWritten = 0, acked = 0, immediate = 0, finished = 0, injectedTails = 0;
         long recovered = 0;
         for (int cycle = 0; cycle < cycles; cycle++)
@@ -44,7 +98,8 @@ public class CrashCycleTests
             }
 
             // Without fsync the loop is fast: a larger cap keeps the kills inside the loop.
-            var lines = RunAndKill(cycle, "rel-append", dir, fsync ? "1" : "0", rotateEvery.ToString(CultureInfo.InvariantCulture), fsync ? "5000" : "20000");
+            var lines = RunAndKill(cycle, "rel-append", dir, fsync ? "1" : "0", rotateEvery.ToString(CultureInfo.InvariantCulture), durableAcks ? "5000" : "20000",
+                batchMax.ToString(CultureInfo.InvariantCulture), mode);
             finished += lines.Contains("done") ? 1 : 0;
             var acks = lines.Where(l => l.StartsWith(ackPrefix + " ", StringComparison.Ordinal)).ToList();
             long lastAck = MaxAck(lines, ackPrefix);
@@ -96,6 +151,7 @@ public class CrashCycleTests
             }
         }
 
+        Count(cycles);
         Figures($"{name}: cycles {cycles} (killed at start {immediate}, after the loop finished {finished}), acks seen {acked}, kills leaving a torn tail {tornTails}, torn tails injected and cut {injectedTails}, " +
                 $"kills after a write but before its ack {unackedWritten}, records recovered (final, all stores) {recordsRecovered}, acknowledged lost 0");
     }
@@ -132,9 +188,9 @@ public class CrashCycleTests
     public void Sigkill_during_kv_puts_and_deletes_recovers_the_model_prefix_with_every_durable_op()
     {
         using var root = new TempDir("rel-kv");
-        int cycles = Cycles(50);
+        int cycles = Cycles(KvCycles);
         int[] fsyncEvery = [1, 3, 10, 50];
-        long tornTails = 0, durableAcks = 0, opsRecovered = 0, beyondDurable = 0, finished = 0, injectedTails = 0;
+        long tornTails = 0, durableAcks = 0, opsRecovered = 0, beyondDurable = 0, finished = 0, injectedTails = 0, batched = 0;
         long recovered = 0;
         for (int cycle = 0; cycle < cycles; cycle++)
         {
@@ -145,11 +201,13 @@ public class CrashCycleTests
             }
 
             int k = fsyncEvery[cycle % fsyncEvery.Length];
-            var lines = RunAndKill(cycle, "rel-kv", dir, k.ToString(CultureInfo.InvariantCulture), "20000");
+            int batchMax = cycle / fsyncEvery.Length % 2 == 1 ? 32 : 0;   // every fsync interval with and without batches
+            batched += batchMax > 0 ? 1 : 0;
+            var lines = RunAndKill(cycle, "rel-kv", dir, k.ToString(CultureInfo.InvariantCulture), "20000", batchMax.ToString(CultureInfo.InvariantCulture));
             finished += lines.Contains("done") ? 1 : 0;
             long lastDurable = Math.Max(MaxAck(lines, "durable"), 0);
             durableAcks += lines.Count(l => l.StartsWith("durable ", StringComparison.Ordinal));
-            string context = $"kv cycle {cycle} (fsync every {k}, delay {DelayFor(cycle)?.ToString(CultureInfo.InvariantCulture) ?? "none"}, durable {lastDurable})";
+            string context = $"kv cycle {cycle} (fsync every {k}, batches up to {batchMax}, delay {DelayFor(cycle)?.ToString(CultureInfo.InvariantCulture) ?? "none"}, durable {lastDurable})";
 
             // The log is exactly operations 0..n-1.
             var (records, report) = ReadAll(dir);
@@ -194,7 +252,8 @@ public class CrashCycleTests
             opsRecovered += cycle % CyclesPerStore == CyclesPerStore - 1 || cycle == cycles - 1 ? n : 0;
         }
 
-        Figures($"kv: cycles {cycles} (after the loop finished {finished}), durable acks seen {durableAcks}, kills leaving a torn tail {tornTails}, torn tails injected and cut {injectedTails}, " +
+        Count(cycles);
+        Figures($"kv: cycles {cycles} (batched {batched}, after the loop finished {finished}), durable acks seen {durableAcks}, kills leaving a torn tail {tornTails}, torn tails injected and cut {injectedTails}, " +
                 $"kills with ops beyond the last durable ack {beyondDurable}, ops recovered (final, all stores) {opsRecovered}, durable ops lost 0");
     }
 
@@ -202,7 +261,7 @@ public class CrashCycleTests
     public void Sigkill_during_group_commit_keeps_every_record_whose_append_returned()
     {
         using var root = new TempDir("rel-group");
-        int cycles = Cycles(40);
+        int cycles = Cycles(GroupCommitCycles);
         const int Threads = 4;
         long durableAcks = 0, recordsRecovered = 0, tornTails = 0, finished = 0;
         for (int cycle = 0; cycle < cycles; cycle++)
@@ -248,6 +307,7 @@ public class CrashCycleTests
             recordsRecovered += records.Count;
         }
 
+        Count(cycles);
         Figures($"group commit ({Threads} threads, EveryAppend): cycles {cycles} (after the loop finished {finished}), durable acks seen {durableAcks}, " +
                 $"kills leaving a torn tail {tornTails}, records recovered {recordsRecovered}, durable records lost 0");
     }
@@ -259,7 +319,7 @@ public class CrashCycleTests
         string source = root["source"];
         var model = Seed(source);
         var sourceBytes = SegmentBytes(source);
-        int cycles = Cycles(25);
+        int cycles = Cycles(CompactCycles);
         long complete = 0, partial = 0, empty = 0;
         for (int cycle = 0; cycle < cycles; cycle++)
         {
@@ -306,6 +366,7 @@ public class CrashCycleTests
             }
         }
 
+        Count(cycles);
         Figures($"compact_to: cycles {cycles}, complete outputs checked {complete}, in-progress outputs empty {empty}, " +
                 $"in-progress outputs a partial sorted prefix {partial}, source changed 0 times");
     }
@@ -317,7 +378,7 @@ public class CrashCycleTests
         string source = root["source"];
         var model = Seed(source);
         var sourceBytes = SegmentBytes(source);
-        int cycles = Cycles(25);
+        int cycles = Cycles(ExportCycles);
         long exportsChecked = 0, tempsSeen = 0;
         for (int cycle = 0; cycle < cycles; cycle++)
         {
@@ -339,6 +400,7 @@ public class CrashCycleTests
             AssertSourceIntact(source, sourceBytes, model, context);
         }
 
+        Count(cycles);
         Figures($"export_jsonl: cycles {cycles}, export files checked whole {exportsChecked}, temp files left beside the segments (ignored by opens) {tempsSeen}, source changed 0 times");
     }
 

@@ -17,6 +17,21 @@ public static class Program
             return 64;
         }
 
+        if (args[0] == "--serve")
+        {
+            // Started ahead of its cycle: pays the runtime start-up while the parent runs and checks the cycle
+            // before, then runs the scenario given by the first stdin line (tab-separated arguments). (Warming
+            // the JIT up as well was measured slower: it costs more than the overlap saves on 2 cores.)
+            Console.WriteLine("ready");
+            string? line = Console.In.ReadLine();
+            if (line is null)
+            {
+                return 0;
+            }
+
+            args = line.Split('\t');
+        }
+
         Console.Out.Flush();
         // Each library's scenarios live in their own file; the first that knows the name runs it.
         int? code = SafeAtomicScenarios.Run(args) ?? CoreScenarios.Run(args) ?? KvScenarios.Run(args) ?? ReliabilityScenarios.Run(args) ?? FollowScenarios.Run(args);
@@ -64,6 +79,15 @@ public static class Generation
             return -1;
         }
 
-        return bytes.SequenceEqual(Build(generation, length)) ? generation : -1;
+        // The bytes Build would give, compared in place: the reliability suite parses millions of records.
+        for (int i = 12; i < bytes.Length; i++)
+        {
+            if (bytes[i] != (byte)(generation * 31 + i * 7))
+            {
+                return -1;
+            }
+        }
+
+        return generation;
     }
 }

@@ -16,8 +16,8 @@ internal static class ReliabilityScenarios
     /// <summary>Runs the scenario named by <c>args[0]</c>, or returns null when it is not one of these.</summary>
     public static int? Run(string[] args) => args[0] switch
     {
-        "rel-append" => Append(args[1], args[2] == "1", Int(args[3]), Int(args[4])),
-        "rel-kv" => Kv(args[1], Int(args[2]), Int(args[3])),
+        "rel-append" => Append(args[1], args[2] == "1", Int(args[3]), Int(args[4]), args.Length > 5 ? Int(args[5]) : 1, args.Length > 6 ? args[6] : "manual"),
+        "rel-kv" => Kv(args[1], Int(args[2]), Int(args[3]), args.Length > 4 ? Int(args[4]) : 0),
         "rel-group" => Group(args[1], Int(args[2]), Int(args[3])),
         "rel-compact" => Compact(args[1], args[2]),
         "rel-export" => Export(args[1], args[2]),
@@ -29,31 +29,65 @@ internal static class ReliabilityScenarios
 
     /// <summary>
     /// Opens the log as writer and resumes numbering at the number of records already there, appending
-    /// <see cref="ReliabilityData.Record"/> payloads. Prints <c>acked N</c> once Append(N) returned, or with
-    /// fsync <c>durable N</c> once Fsync after it returned. Rotates after every <paramref name="rotateEvery"/>
-    /// records (0 = never). After <paramref name="max"/> records of this run it prints <c>done</c> and idles.
+    /// <see cref="ReliabilityData.Record"/> payloads. Prints <c>acked N</c> once the append of N returned, or
+    /// <c>durable N</c> once it is durable (with fsync: Fsync after it returned; under <c>every-async</c>: its
+    /// AppendAsync completed). With <paramref name="batchMax"/> &gt; 1 the records go in batches of
+    /// 1..<paramref name="batchMax"/> (one AppendBatch, then one ack line per record). <paramref name="mode"/>:
+    /// <c>manual</c>, <c>grouped</c> (background flushes every 2 ms) or <c>every-async</c>. Rotates whenever
+    /// a multiple of <paramref name="rotateEvery"/> records was passed (0 = never). After <paramref name="max"/>
+    /// records of this run it prints <c>done</c> and idles.
     /// </summary>
-    private static int Append(string directory, bool fsync, int rotateEvery, int max)
+    private static int Append(string directory, bool fsync, int rotateEvery, int max, int batchMax, string mode)
     {
-        using var log = RecordLog.Open(directory);
-        long start = (long)(log.NextTxId - 1);
-        for (long i = start; i < start + max; i++)
+        var options = mode switch
         {
-            log.Append(ReliabilityData.Record(i));
-            if (fsync)
+            "manual" => new RecordLogOptions(),
+            "grouped" => new RecordLogOptions { Durability = DurabilityMode.Grouped, GroupCommitInterval = TimeSpan.FromMilliseconds(2) },
+            "every-async" => new RecordLogOptions { Durability = DurabilityMode.EveryAppend },
+            _ => throw new ArgumentException("unknown durability mode " + mode, nameof(mode)),
+        };
+        string ack = fsync || mode == "every-async" ? "durable" : "acked";
+        using var log = RecordLog.Open(directory, options);
+        using var batch = new RecordBatch();
+        long start = (long)(log.NextTxId - 1);
+        for (long i = start; i < start + max;)
+        {
+            int n = batchMax > 1 ? 1 + (int)(i * 13 % batchMax) : 1;
+            if (n > 1)
             {
-                log.Fsync();
-                Console.WriteLine($"durable {i}");
+                batch.Clear();
+                for (int k = 0; k < n; k++)
+                {
+                    batch.Add(RecordType.Raw, default, ReliabilityData.Record(i + k));
+                }
+
+                log.AppendBatch(batch);
+            }
+            else if (mode == "every-async")
+            {
+                log.AppendAsync(ReliabilityData.Record(i)).AsTask().GetAwaiter().GetResult();
             }
             else
             {
-                Console.WriteLine($"acked {i}");
+                log.Append(ReliabilityData.Record(i));
             }
 
-            if (rotateEvery > 0 && (i + 1) % rotateEvery == 0)
+            if (fsync)
+            {
+                log.Fsync();
+            }
+
+            for (int k = 0; k < n; k++)
+            {
+                Console.WriteLine($"{ack} {i + k}");
+            }
+
+            if (rotateEvery > 0 && (i + n) / rotateEvery > i / rotateEvery)
             {
                 log.Rotate();
             }
+
+            i += n;
         }
 
         Console.WriteLine("done");
@@ -63,29 +97,55 @@ internal static class ReliabilityScenarios
 
     /// <summary>
     /// Opens a KvStore as writer and applies <see cref="ReliabilityData.KvOp"/> operations, resuming at the
-    /// sequence number equal to the records already in the log (one record per operation). Every
-    /// <paramref name="fsyncEvery"/> operations it fsyncs and prints <c>durable S</c>: operations 0..S-1 are durable.
+    /// sequence number equal to the records already in the log (one record per operation). Whenever a multiple
+    /// of <paramref name="fsyncEvery"/> operations was passed it fsyncs and prints <c>durable S</c>: operations
+    /// 0..S-1 are durable. With <paramref name="batchMax"/> &gt; 0 the operations go in <see cref="KvBatch"/>es
+    /// of 1..<paramref name="batchMax"/> (one Apply each).
     /// </summary>
-    private static int Kv(string directory, int fsyncEvery, int max)
+    private static int Kv(string directory, int fsyncEvery, int max, int batchMax)
     {
         using var kv = KvStore.Open(directory);
+        using var batch = new KvBatch();
         long start = (long)(kv.Log.NextTxId - 1);
-        for (long seq = start; seq < start + max; seq++)
+        for (long seq = start; seq < start + max;)
         {
-            var (isPut, key, value) = ReliabilityData.KvOp(seq);
-            if (isPut)
+            int n = batchMax > 0 ? 1 + (int)(seq * 13 % batchMax) : 1;
+            if (batchMax > 0)
             {
-                kv.Put(key, value);
+                batch.Clear();
+                for (int k = 0; k < n; k++)
+                {
+                    var (isPut, key, value) = ReliabilityData.KvOp(seq + k);
+                    if (isPut)
+                    {
+                        batch.Put(key, value);
+                    }
+                    else
+                    {
+                        batch.Delete(key);
+                    }
+                }
+
+                kv.Apply(batch);
             }
             else
             {
-                kv.Delete(key);
+                var (isPut, key, value) = ReliabilityData.KvOp(seq);
+                if (isPut)
+                {
+                    kv.Put(key, value);
+                }
+                else
+                {
+                    kv.Delete(key);
+                }
             }
 
-            if ((seq + 1) % fsyncEvery == 0)
+            seq += n;
+            if (seq / fsyncEvery > (seq - n) / fsyncEvery)
             {
                 kv.Fsync();
-                Console.WriteLine($"durable {seq + 1}");
+                Console.WriteLine($"durable {seq}");
             }
         }
 

@@ -48,13 +48,18 @@ public sealed class ChildProcess : IDisposable
     public static string ChildAssembly => System.IO.Path.Combine(AppContext.BaseDirectory, "TestChild.dll");
 
     /// <summary>Starts <c>TestChild &lt;args&gt;</c>.</summary>
-    public static ChildProcess Start(params string[] args)
+    public static ChildProcess Start(params string[] args) => Start(false, args);
+
+    /// <summary>Starts <c>TestChild &lt;args&gt;</c> with a standard input the parent writes (<see cref="SendLine"/>).</summary>
+    public static ChildProcess StartWithInput(params string[] args) => Start(true, args);
+
+    private static ChildProcess Start(bool input, string[] args)
     {
         var psi = new ProcessStartInfo(DotnetHost)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            RedirectStandardInput = false,
+            RedirectStandardInput = input,
             UseShellExecute = false,
         };
         psi.ArgumentList.Add(ChildAssembly);
@@ -80,6 +85,13 @@ public sealed class ChildProcess : IDisposable
                 return _stderr.ToString();
             }
         }
+    }
+
+    /// <summary>Writes one line to the child's standard input (started with <see cref="StartWithInput"/>).</summary>
+    public void SendLine(string line)
+    {
+        _process.StandardInput.WriteLine(line);
+        _process.StandardInput.Flush();
     }
 
     /// <summary>Waits for the next stdout line; null at end of output or on timeout.</summary>
