@@ -116,21 +116,5 @@ internal abstract class SystemCalls
     /// <paramref name="path"/> itself (lstat: a symlink there is not followed), or null when the path holds
     /// no regular file, cannot be examined, or the platform has no Unix modes.
     /// </summary>
-    public virtual UnixFileMode? RegularFilePermissions(string path)
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            return null;
-        }
-
-        if (Mono.Unix.Native.Syscall.lstat(path, out var stat) != 0 ||
-            (stat.st_mode & Mono.Unix.Native.FilePermissions.S_IFMT) != Mono.Unix.Native.FilePermissions.S_IFREG)
-        {
-            return null;
-        }
-
-        return (UnixFileMode)((uint)stat.st_mode & PermissionBits);
-    }
-
-    private const uint PermissionBits = 0x1FF;   // 0777: rwx for user, group and others
+    public virtual UnixFileMode? RegularFilePermissions(string path) => Platform.RegularFilePermissions(path);
 }

@@ -101,63 +101,41 @@ internal sealed partial class UnixSystemCalls : SystemCalls
 
     public override unsafe int Write(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset)
     {
-        bool added = false;
-        handle.DangerousAddRef(ref added);
-        try
+        using var lease = new FdLease(handle);
+        int fd = lease.Value;
+        long n;
+        fixed (byte* p = data)
         {
-            int fd = (int)handle.DangerousGetHandle();
-            long n;
-            fixed (byte* p = data)
-            {
-                n = offset >= 0
-                    ? Syscall.pwrite(fd, p, (ulong)data.Length, offset)
-                    : Syscall.write(fd, p, (ulong)data.Length);
-            }
-
-            if (n < 0)
-            {
-                throw LastError(offset >= 0 ? "pwrite" : "write", null);
-            }
-
-            return (int)n;
+            n = offset >= 0
+                ? Syscall.pwrite(fd, p, (ulong)data.Length, offset)
+                : Syscall.write(fd, p, (ulong)data.Length);
         }
-        finally
+
+        if (n < 0)
         {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            throw LastError(offset >= 0 ? "pwrite" : "write", null);
         }
+
+        return (int)n;
     }
 
     public override void Fsync(SafeFileHandle handle)
     {
-        bool added = false;
-        handle.DangerousAddRef(ref added);
-        try
+        using var lease = new FdLease(handle);
+        int fd = lease.Value;
+        if (OperatingSystem.IsMacOS() || OperatingSystem.IsIOS())
         {
-            int fd = (int)handle.DangerousGetHandle();
-            if (OperatingSystem.IsMacOS() || OperatingSystem.IsIOS())
+            // Plain fsync on Apple platforms leaves data in the drive's cache; F_FULLFSYNC flushes it.
+            // Some file systems (SMB, FAT) reject it: fall back to fsync, as the runtime does.
+            if (FcntlNoArg(fd, FFullFsync) == 0)
             {
-                // Plain fsync on Apple platforms leaves data in the drive's cache; F_FULLFSYNC flushes it.
-                // Some file systems (SMB, FAT) reject it: fall back to fsync, as the runtime does.
-                if (FcntlNoArg(fd, FFullFsync) == 0)
-                {
-                    return;
-                }
-            }
-
-            if (Syscall.fsync(fd) != 0)
-            {
-                throw LastError("fsync", null);
+                return;
             }
         }
-        finally
+
+        if (Syscall.fsync(fd) != 0)
         {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            throw LastError("fsync", null);
         }
     }
 
@@ -169,21 +147,10 @@ internal sealed partial class UnixSystemCalls : SystemCalls
             return;
         }
 
-        bool added = false;
-        handle.DangerousAddRef(ref added);
-        try
+        using var lease = new FdLease(handle);
+        if (Syscall.fdatasync(lease.Value) != 0)
         {
-            if (Syscall.fdatasync((int)handle.DangerousGetHandle()) != 0)
-            {
-                throw LastError("fdatasync", null);
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            throw LastError("fdatasync", null);
         }
     }
 
@@ -210,21 +177,10 @@ internal sealed partial class UnixSystemCalls : SystemCalls
 
     public override void SetLength(SafeFileHandle handle, long length)
     {
-        bool added = false;
-        handle.DangerousAddRef(ref added);
-        try
+        using var lease = new FdLease(handle);
+        if (Syscall.ftruncate(lease.Value, length) != 0)
         {
-            if (Syscall.ftruncate((int)handle.DangerousGetHandle(), length) != 0)
-            {
-                throw LastError("ftruncate", null);
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            throw LastError("ftruncate", null);
         }
     }
 
@@ -397,52 +353,30 @@ internal sealed partial class UnixSystemCalls : SystemCalls
 
     public override unsafe int Read(SafeFileHandle handle, Span<byte> buffer, long offset)
     {
-        bool added = false;
-        handle.DangerousAddRef(ref added);
-        try
+        using var lease = new FdLease(handle);
+        long n;
+        fixed (byte* p = buffer)
         {
-            long n;
-            fixed (byte* p = buffer)
-            {
-                n = Syscall.pread((int)handle.DangerousGetHandle(), p, (ulong)buffer.Length, offset);
-            }
-
-            if (n < 0)
-            {
-                throw LastError("pread", null);
-            }
-
-            return (int)n;
+            n = Syscall.pread(lease.Value, p, (ulong)buffer.Length, offset);
         }
-        finally
+
+        if (n < 0)
         {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            throw LastError("pread", null);
         }
+
+        return (int)n;
     }
 
     public override long GetLength(SafeFileHandle handle)
     {
-        bool added = false;
-        handle.DangerousAddRef(ref added);
-        try
+        using var lease = new FdLease(handle);
+        if (Syscall.fstat(lease.Value, out var stat) != 0)
         {
-            if (Syscall.fstat((int)handle.DangerousGetHandle(), out var stat) != 0)
-            {
-                throw LastError("fstat", null);
-            }
+            throw LastError("fstat", null);
+        }
 
-            return stat.st_size;
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
+        return stat.st_size;
     }
 
     public override FileKind GetFileKind(string path)
@@ -460,6 +394,18 @@ internal sealed partial class UnixSystemCalls : SystemCalls
 
         throw Error("lstat", path, errno);
     }
+
+    public override UnixFileMode? RegularFilePermissions(string path)
+    {
+        if (Syscall.lstat(path, out var stat) != 0 || KindOf(stat.st_mode) != FileKind.Regular)
+        {
+            return null;
+        }
+
+        return (UnixFileMode)((uint)stat.st_mode & PermissionBits);
+    }
+
+    private const uint PermissionBits = 0x1FF;   // 0777: never set-uid, set-gid or sticky
 
     public override IReadOnlyList<DirectoryEntry> ReadDirectory(string path)
     {
@@ -533,6 +479,33 @@ internal sealed partial class UnixSystemCalls : SystemCalls
         FilePermissions.S_IFBLK => FileKind.BlockDevice,
         _ => FileKind.Other,
     };
+
+    /// <summary>
+    /// Holds a reference on a handle for the length of one system call, so a concurrent Dispose (a rotation
+    /// closing the segment) cannot close, and the kernel reuse, the descriptor while the call runs.
+    /// </summary>
+    private readonly ref struct FdLease
+    {
+        private readonly SafeFileHandle _handle;
+        private readonly bool _added;
+
+        public FdLease(SafeFileHandle handle)
+        {
+            _handle = handle;
+            handle.DangerousAddRef(ref _added);
+            Value = (int)handle.DangerousGetHandle();
+        }
+
+        public int Value { get; }
+
+        public void Dispose()
+        {
+            if (_added)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+    }
 
     private static SystemCallException LastError(string call, string? path) => Error(call, path, Stdlib.GetLastError());
 

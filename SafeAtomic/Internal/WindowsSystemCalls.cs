@@ -196,12 +196,16 @@ internal sealed partial class WindowsSystemCalls : SystemCalls
             return info.LinkTarget is null ? FileKind.Missing : FileKind.SymbolicLink;
         }
 
-        var attributes = info.Attributes;
-        return (attributes & FileAttributes.ReparsePoint) != 0 ? FileKind.SymbolicLink
-            : (attributes & FileAttributes.Directory) != 0 ? FileKind.Directory
-            : (attributes & FileAttributes.Device) != 0 ? FileKind.CharacterDevice
-            : FileKind.Regular;
+        return KindOf(info.Attributes);
     }
+
+    public override UnixFileMode? RegularFilePermissions(string path) => null;   // no Unix modes to keep
+
+    private static FileKind KindOf(FileAttributes attributes) =>
+        (attributes & FileAttributes.ReparsePoint) != 0 ? FileKind.SymbolicLink
+        : (attributes & FileAttributes.Directory) != 0 ? FileKind.Directory
+        : (attributes & FileAttributes.Device) != 0 ? FileKind.CharacterDevice
+        : FileKind.Regular;
 
     public override IReadOnlyList<DirectoryEntry> ReadDirectory(string path)
     {
@@ -210,12 +214,7 @@ internal sealed partial class WindowsSystemCalls : SystemCalls
             var entries = new List<DirectoryEntry>();
             foreach (var info in new DirectoryInfo(path).EnumerateFileSystemInfos())
             {
-                var attributes = info.Attributes;
-                var kind = (attributes & FileAttributes.ReparsePoint) != 0 ? FileKind.SymbolicLink
-                    : (attributes & FileAttributes.Directory) != 0 ? FileKind.Directory
-                    : (attributes & FileAttributes.Device) != 0 ? FileKind.CharacterDevice
-                    : FileKind.Regular;
-                entries.Add(new DirectoryEntry(info.Name, kind));
+                entries.Add(new DirectoryEntry(info.Name, KindOf(info.Attributes)));
             }
 
             return entries;
