@@ -43,6 +43,7 @@ public sealed partial class DirectoryLock : IDisposable
     /// <param name="directory">The log directory.</param>
     /// <returns>The held lock; dispose to release it.</returns>
     /// <exception cref="StoreLockedException">Another handle holds it (message contains "already locked"); reported within about 10 ms.</exception>
+    /// <exception cref="DataWalException"><c>.lock</c> is a symbolic link, FIFO, directory or other non-regular file (never followed or opened), or cannot be opened.</exception>
     public static DirectoryLock Acquire(string directory)
     {
         string path = System.IO.Path.Combine(directory, FileName);
@@ -116,7 +117,7 @@ public sealed partial class DirectoryLock : IDisposable
         }
         catch (NotRegularFileException e)
         {
-            throw new DataWalException($"datawal: lock file {path} is {NotRegularFileException.Describe(e.Kind)}, not a regular file; refusing to follow or replace it (remove it to let a writer open the store)", e);
+            throw NotRegularLock(path, e.Kind, e);
         }
         catch (SafeAtomicException e)
         {
@@ -243,7 +244,7 @@ public sealed partial class DirectoryLock : IDisposable
         {
             if (FileSync.GetFileKind(path) is not (FileKind.Regular or FileKind.Missing) and var kind)
             {
-                throw new DataWalException($"datawal: lock file {path} is {NotRegularFileException.Describe(kind)}, not a regular file; refusing to follow or replace it (remove it to let a writer open the store)");
+                throw NotRegularLock(path, kind, null);
             }
 
             var handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
@@ -256,6 +257,9 @@ public sealed partial class DirectoryLock : IDisposable
             throw Locked(path, e.Message);
         }
     }
+
+    private static DataWalException NotRegularLock(string path, FileKind kind, Exception? inner) =>
+        new($"datawal: lock file {path} is {NotRegularFileException.Describe(kind)}, not a regular file; refusing to follow or replace it (remove it to let a writer open the store)", inner);
 
     private static StoreLockedException Locked(string path, string osError) =>
         new($"datawal: log directory is already locked: {path} ({osError}). Another process is using this datawal directory.", path);
