@@ -151,7 +151,7 @@ internal static class DoctorCommand
     /// <summary>Adds the warnings that follow from the findings (file-system class included).</summary>
     internal static void AddWarnings(DoctorFindings f)
     {
-        f.FileSystemClass = ClassifyFileSystem(f.FileSystemType);
+        f.FileSystemClass = MountTable.ClassifyFileSystem(f.FileSystemType);
         switch (f.FileSystemClass)
         {
             case "memory":
@@ -244,51 +244,50 @@ internal static class DoctorCommand
                 "replace it with a regular file (or remove it) before opening the store");
         }
 
-        IEnumerable<string> names;
+        IReadOnlyList<DirectoryEntry> entries;
         try
         {
-            names = Directory.EnumerateFileSystemEntries(directory, "*." + SegmentFiles.Extension).Select(Path.GetFileName).ToList()!;
+            entries = FileSync.ListDirectory(directory);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (SafeAtomicException)
         {
             return;
         }
 
-        foreach (string name in names.Order(StringComparer.Ordinal))
+        foreach (var entry in entries.OrderBy(e => e.Name, StringComparer.Ordinal))
         {
-            if (SegmentFiles.TryParseFileName(name, out _) && EntryKind(Path.Combine(directory, name)) is var kind && kind is not ("regular" or "absent"))
+            if (SegmentFiles.TryParseFileName(entry.Name, out _) && entry.Kind is not (FileKind.Regular or FileKind.Missing))
             {
-                f.Warnings.Add($"segment {name} is not a regular file ({kind}): doctor did not open it; move it out of the store before opening the store");
+                f.Warnings.Add($"segment {entry.Name} is not a regular file ({KindName(entry.Kind)}): doctor did not open it; move it out of the store before opening the store");
             }
         }
     }
 
-    /// <summary>The type of the entry at <paramref name="path"/> itself (lstat, never followed).</summary>
+    /// <summary>The type of the entry at <paramref name="path"/> itself (lstat, never followed), as doctor words it.</summary>
     private static string EntryKind(string path)
     {
-        if (OperatingSystem.IsWindows())
+        try
         {
-            var info = new FileInfo(path);
-            return info.LinkTarget is not null ? "symlink" : info.Exists ? "regular" : Directory.Exists(path) ? "directory" : "absent";
+            return KindName(FileSync.GetFileKind(path));
         }
-
-        if (Mono.Unix.Native.Syscall.lstat(path, out var stat) != 0)
+        catch (SafeAtomicException)
         {
-            return Mono.Unix.Native.Stdlib.GetLastError() == Mono.Unix.Native.Errno.ENOENT ? "absent" : "unknown";
+            return "unknown";
         }
-
-        return (stat.st_mode & Mono.Unix.Native.FilePermissions.S_IFMT) switch
-        {
-            Mono.Unix.Native.FilePermissions.S_IFREG => "regular",
-            Mono.Unix.Native.FilePermissions.S_IFDIR => "directory",
-            Mono.Unix.Native.FilePermissions.S_IFLNK => "symlink",
-            Mono.Unix.Native.FilePermissions.S_IFIFO => "fifo",
-            Mono.Unix.Native.FilePermissions.S_IFSOCK => "socket",
-            Mono.Unix.Native.FilePermissions.S_IFCHR => "character device",
-            Mono.Unix.Native.FilePermissions.S_IFBLK => "block device",
-            _ => "unknown",
-        };
     }
+
+    private static string KindName(FileKind kind) => kind switch
+    {
+        FileKind.Missing => "absent",
+        FileKind.Regular => "regular",
+        FileKind.Directory => "directory",
+        FileKind.SymbolicLink => "symlink",
+        FileKind.Fifo => "fifo",
+        FileKind.Socket => "socket",
+        FileKind.CharacterDevice => "character device",
+        FileKind.BlockDevice => "block device",
+        _ => "unknown",
+    };
 
     /// <summary>Creates a probe file, writes, fsyncs it and the directory, times fsyncs, and deletes it.</summary>
     private static void Probe(DoctorFindings f, string directory)
@@ -385,112 +384,13 @@ internal static class DoctorCommand
             return;
         }
 
-        var (mountPoint, type) = FindMount(lines, RealPath(directory));
+        var (mountPoint, type) = MountTable.FindMount(lines, MountTable.RealPath(directory));
         if (type is not null)
         {
             f.MountPoint = mountPoint;
             f.FileSystemType = type;
         }
     }
-
-    /// <summary>
-    /// The mount point and file-system type of the /proc/mounts line (<paramref name="mountLines"/>) whose
-    /// mount point is the longest prefix of <paramref name="realPath"/>; nulls when none covers it.
-    /// </summary>
-    internal static (string? MountPoint, string? FileSystemType) FindMount(IEnumerable<string> mountLines, string realPath)
-    {
-        int best = -1;
-        (string? MountPoint, string? FileSystemType) found = (null, null);
-        foreach (var line in mountLines)
-        {
-            var parts = line.Split(' ');
-            if (parts.Length < 3)
-            {
-                continue;
-            }
-
-            string mountPoint = Unescape(parts[1]);
-            bool covers = mountPoint == "/" || realPath == mountPoint || realPath.StartsWith(mountPoint.TrimEnd('/') + "/", StringComparison.Ordinal);
-            if (covers && mountPoint.Length >= best)
-            {
-                // Later entries mount over earlier ones at the same point: >= keeps the last.
-                best = mountPoint.Length;
-                found = (mountPoint, parts[2]);
-            }
-        }
-
-        return found;
-    }
-
-    /// <summary>
-    /// memory, network, possibly-network (FUSE and host shares, whose semantics are their daemon's), local,
-    /// or unknown, from a /proc/mounts file-system type.
-    /// </summary>
-    internal static string ClassifyFileSystem(string fileSystemType) => fileSystemType switch
-    {
-        "unknown" or "" => "unknown",
-        "tmpfs" or "ramfs" => "memory",
-        "nfs" or "nfs4" or "cifs" or "smb3" or "smbfs" or "smb2" or "9p" or "ceph" or "afs" or "glusterfs" or "lustre"
-            or "gpfs" or "beegfs" or "orangefs" or "pvfs2" or "ncpfs" or "coda" or "davfs" => "network",
-        "fuse.sshfs" or "fuse.glusterfs" or "fuse.ceph-fuse" or "fuse.s3fs" or "fuse.rclone" or "fuse.gcsfuse"
-            or "fuse.davfs" or "fuse.juicefs" or "fuse.moosefs" or "fuse.lizardfs" or "fuse.goofys" => "network",
-        "fuseblk" or "fuse.fuse-overlayfs" or "fuse.lxcfs" => "local",
-        "fuse" or "virtiofs" or "vboxsf" or "fuse.vmhgfs-fuse" => "possibly-network",
-        _ when fileSystemType.StartsWith("fuse.", StringComparison.Ordinal) => "possibly-network",
-        _ => "local",
-    };
-
-    /// <summary>Resolves symbolic links component by component (like realpath(3)), best effort.</summary>
-    private static string RealPath(string path)
-    {
-        string current = Path.GetPathRoot(path) ?? "/";
-        foreach (var part in path[current.Length..].Split('/', StringSplitOptions.RemoveEmptyEntries))
-        {
-            string next = Path.Combine(current, part);
-            try
-            {
-                var info = new DirectoryInfo(next);
-                if (info.LinkTarget is not null && info.ResolveLinkTarget(returnFinalTarget: true) is { } target)
-                {
-                    next = Path.GetFullPath(target.FullName);
-                }
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-            }
-
-            current = next;
-        }
-
-        return current;
-    }
-
-    /// <summary>/proc/mounts escapes space, tab, newline and backslash as \ooo octal.</summary>
-    private static string Unescape(string field)
-    {
-        if (!field.Contains('\\', StringComparison.Ordinal))
-        {
-            return field;
-        }
-
-        var text = new StringBuilder(field.Length);
-        for (int i = 0; i < field.Length; i++)
-        {
-            if (field[i] == '\\' && i + 3 < field.Length && IsOctal(field[i + 1]) && IsOctal(field[i + 2]) && IsOctal(field[i + 3]))
-            {
-                text.Append((char)(((field[i + 1] - '0') * 64) + ((field[i + 2] - '0') * 8) + (field[i + 3] - '0')));
-                i += 3;
-            }
-            else
-            {
-                text.Append(field[i]);
-            }
-        }
-
-        return text.ToString();
-    }
-
-    private static bool IsOctal(char c) => c is >= '0' and <= '7';
 
     private static string FormatMicroseconds(double us) => us >= 1000
         ? string.Create(CultureInfo.InvariantCulture, $"{us / 1000:0.00} ms")

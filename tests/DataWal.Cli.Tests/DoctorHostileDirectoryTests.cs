@@ -166,11 +166,11 @@ public class DoctorHostileDirectoryTests
     [TestCase("/dev/shm/s", "/dev/shm", "tmpfs", "memory")]
     public void The_mount_of_a_path_is_the_longest_covering_mount_point_and_is_classified(string path, string mountPoint, string type, string kind)
     {
-        var (foundMount, foundType) = DoctorCommand.FindMount(FakeMounts.Split('\n'), path);
+        var (foundMount, foundType) = MountTable.FindMount(FakeMounts.Split('\n'), path);
 
         Assert.That(foundMount, Is.EqualTo(mountPoint));
         Assert.That(foundType, Is.EqualTo(type));
-        Assert.That(DoctorCommand.ClassifyFileSystem(type), Is.EqualTo(kind));
+        Assert.That(MountTable.ClassifyFileSystem(type), Is.EqualTo(kind));
     }
 
     [TestCase("nfs")]
@@ -207,7 +207,7 @@ public class DoctorHostileDirectoryTests
         var json = Cli.Run("--json", "doctor", _dir.Path).Json.Single();
         string type = json.GetProperty("fs_type").GetString()!;
 
-        Assert.That(json.GetProperty("fs_class").GetString(), Is.EqualTo(DoctorCommand.ClassifyFileSystem(type)));
+        Assert.That(json.GetProperty("fs_class").GetString(), Is.EqualTo(MountTable.ClassifyFileSystem(type)));
         if (OperatingSystem.IsLinux())
         {
             Assert.That(json.GetProperty("fs_class").GetString(), Is.Not.EqualTo("unknown"));
