@@ -73,26 +73,6 @@ public class DamageTests
     private static bool IsBoundary(List<Rec> all, uint segment, long offset) =>
         offset == 0 || all.Any(r => r.Segment == segment && End(r) == offset);
 
-    /// <summary>Reads with a reader, returning what was yielded before an error (if any).</summary>
-    private static (List<Rec> Records, RecoveryReport Report, CorruptRecordException? Error) Read(string directory)
-    {
-        var records = new List<Rec>();
-        var iterator = RecordLogReader.Open(directory).ScanIter();
-        try
-        {
-            foreach (var r in iterator)
-            {
-                records.Add(Rec.Of(r));
-            }
-        }
-        catch (CorruptRecordException e)
-        {
-            return (records, iterator.RecoveryReport, e);
-        }
-
-        return (records, iterator.RecoveryReport, null);
-    }
-
     private static Exception? Try(Action action)
     {
         try
@@ -136,7 +116,7 @@ public class DamageTests
             // A reader sees the prefix, reports the tail and changes nothing.
             var image = With(_image, 3, b => b[..cut]);
             WriteImage(dir.Path, image);
-            var read = Read(dir.Path);
+            var read = ReadUntilCorrupt(dir.Path);
             Assert.That(read.Error, Is.Null, at);
             Assert.That(read.Records, Is.EqualTo(expected), at);
             Assert.That(read.Report, Is.EqualTo(tail), at);
@@ -152,7 +132,7 @@ public class DamageTests
                 Assert.That(written, Is.EqualTo(new RecordRef(3, (ulong)boundary, 41)), at);
             }
 
-            var reopened = Read(dir.Path);
+            var reopened = ReadUntilCorrupt(dir.Path);
             Assert.That(reopened.Error, Is.Null, at);
             Assert.That(reopened.Records, Is.EqualTo(expected.Append(new Rec(RecordType.Raw, tail.LastTxIdSeen + 1, "", Hex(B("after the cut")), 3, (ulong)boundary, 41))), at);
             Assert.That(reopened.Report.TailTruncated, Is.Zero, at);
@@ -179,7 +159,7 @@ public class DamageTests
             var before = Before(_records, segment, cut);
             long torn = BoundaryAtOrBefore(_records, segment, cut);
 
-            var read = Read(dir.Path);
+            var read = ReadUntilCorrupt(dir.Path);
             var open = Try(() => RecordLog.Open(dir.Path).Dispose());
             if (IsBoundary(_records, segment, cut))
             {
@@ -242,7 +222,7 @@ public class DamageTests
                 });
 
                 WriteImage(dir.Path, damaged);
-                var read = Read(dir.Path);
+                var read = ReadUntilCorrupt(dir.Path);
                 Assert.That(read.Records, Is.EqualTo(expectedPrefix), at + ": only untouched records, in order");
                 if (read.Error is { } e)
                 {
@@ -299,7 +279,7 @@ public class DamageTests
             FilesScanned = 3, RecordsReplayed = _records.Count, TailTruncated = 1, TailBytesDiscarded = zeros, LastTxIdSeen = _records[^1].TxId,
         };
 
-        var read = Read(dir.Path);
+        var read = ReadUntilCorrupt(dir.Path);
         Assert.That(read.Error, Is.Null);
         Assert.That(read.Records, Is.EqualTo(_records));
         Assert.That(read.Report, Is.EqualTo(expectedTail));
@@ -312,7 +292,7 @@ public class DamageTests
             Assert.That(log.Append(B("z")), Is.EqualTo(new RecordRef(3, (ulong)length, 29)));
         }
 
-        var reopened = Read(dir.Path);
+        var reopened = ReadUntilCorrupt(dir.Path);
         Assert.That(reopened.Records, Has.Count.EqualTo(_records.Count + 1));
         Assert.That(reopened.Report.TailTruncated, Is.Zero);
     }
@@ -325,7 +305,7 @@ public class DamageTests
         using var dir = new TempDir();
         int length = _image[2].Length;
         WriteImage(dir.Path, With(_image, 2, b => [.. b, .. new byte[zeros]]));
-        var read = Read(dir.Path);
+        var read = ReadUntilCorrupt(dir.Path);
         Assert.That(read.Error, Is.Not.Null);
         Assert.That((read.Error!.Segment, read.Error.Offset, read.Error.Kind), Is.EqualTo((2u, (ulong)length, kind)));
         Assert.That(read.Records, Is.EqualTo(_records.Where(r => r.Segment < 3)));
@@ -341,7 +321,7 @@ public class DamageTests
         using var dir = new TempDir();
         int length = _image[3].Length;
         WriteImage(dir.Path, With(_image, 3, b => [.. b, .. Enumerable.Repeat((byte)0xAB, count)]));
-        var read = Read(dir.Path);
+        var read = ReadUntilCorrupt(dir.Path);
         Assert.That(read.Error, Is.Not.Null);
         Assert.That((read.Error!.Segment, read.Error.Offset, read.Error.Kind), Is.EqualTo((3u, (ulong)length, CorruptionKind.Structural)));
         Assert.That(read.Error.Message, Does.EndWith("datawal: bad magic, expected DWAL, got [171, 171, 171, 171]"));
@@ -359,7 +339,7 @@ public class DamageTests
         foreach (var suffix in new[] { new byte[] { 1 }, frame })
         {
             WriteImage(dir.Path, With(_image, 3, b => [.. b, .. new byte[4096], .. suffix]));
-            var read = Read(dir.Path);
+            var read = ReadUntilCorrupt(dir.Path);
             Assert.That(read.Error, Is.Not.Null);
             Assert.That((read.Error!.Offset, read.Error.Kind), Is.EqualTo(((ulong)length, CorruptionKind.Structural)));
             Assert.That(read.Error.Message, Does.EndWith("datawal: bad magic, expected DWAL, got [0, 0, 0, 0]"));
@@ -371,7 +351,7 @@ public class DamageTests
     {
         using var dir = new TempDir();
         WriteImage(dir.Path, With(_image, 3, b => [.. b, .. Enumerable.Repeat((byte)0xAB, 23)]));
-        var read = Read(dir.Path);
+        var read = ReadUntilCorrupt(dir.Path);
         Assert.That(read.Error, Is.Null);
         Assert.That((read.Report.TailTruncated, read.Report.TailBytesDiscarded), Is.EqualTo((1, 23L)));
     }
@@ -381,7 +361,7 @@ public class DamageTests
     {
         using var dir = new TempDir();
         File.WriteAllBytes(Seg(dir.Path, 1), new byte[512]);
-        var read = Read(dir.Path);
+        var read = ReadUntilCorrupt(dir.Path);
         Assert.That(read.Error, Is.Null);
         Assert.That(read.Report, Is.EqualTo(new RecoveryReport { FilesScanned = 1, TailTruncated = 1, TailBytesDiscarded = 512 }));
         using var log = RecordLog.Open(dir.Path);
@@ -402,9 +382,9 @@ public class DamageTests
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(20), 67_108_864u);
         File.WriteAllBytes(Seg(dir.Path, 1), file);
 
-        Read(dir.Path);   // warm up
+        ReadUntilCorrupt(dir.Path);   // warm up
         long before = GC.GetAllocatedBytesForCurrentThread();
-        var read = Read(dir.Path);
+        var read = ReadUntilCorrupt(dir.Path);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         Assert.That(read.Error, Is.Null);
@@ -414,7 +394,7 @@ public class DamageTests
         // As a sealed segment it is a hard error, still without the allocation.
         File.WriteAllBytes(Seg(dir.Path, 2), []);
         before = GC.GetAllocatedBytesForCurrentThread();
-        read = Read(dir.Path);
+        read = ReadUntilCorrupt(dir.Path);
         allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.That((read.Error?.Segment, read.Error?.Offset, read.Error?.Kind), Is.EqualTo(((uint?)1, (ulong?)0, (CorruptionKind?)CorruptionKind.Truncated)));
         Assert.That(allocated, Is.LessThan(1024 * 1024));

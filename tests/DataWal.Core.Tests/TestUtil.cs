@@ -42,6 +42,26 @@ internal static class TestUtil
 
     public static List<Rec> ReadAll(string directory) => ReadAll(directory, out _);
 
+    /// <summary>Reads with a reader, returning what was yielded before an error (if any).</summary>
+    public static (List<Rec> Records, RecoveryReport Report, CorruptRecordException? Error) ReadUntilCorrupt(string directory)
+    {
+        var records = new List<Rec>();
+        var iterator = RecordLogReader.Open(directory).ScanIter();
+        try
+        {
+            foreach (var r in iterator)
+            {
+                records.Add(Rec.Of(r));
+            }
+        }
+        catch (CorruptRecordException e)
+        {
+            return (records, iterator.RecoveryReport, e);
+        }
+
+        return (records, iterator.RecoveryReport, null);
+    }
+
     /// <summary>Snapshot of every segment file's bytes, by id.</summary>
     public static SortedDictionary<uint, byte[]> Image(string directory)
     {

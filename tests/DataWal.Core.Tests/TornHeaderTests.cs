@@ -56,25 +56,6 @@ public class TornHeaderTests
         return copy;
     }
 
-    private static (List<Rec> Records, RecoveryReport Report, CorruptRecordException? Error) Read(string directory)
-    {
-        var records = new List<Rec>();
-        var iterator = RecordLogReader.Open(directory).ScanIter();
-        try
-        {
-            foreach (var r in iterator)
-            {
-                records.Add(Rec.Of(r));
-            }
-        }
-        catch (CorruptRecordException e)
-        {
-            return (records, iterator.RecoveryReport, e);
-        }
-
-        return (records, iterator.RecoveryReport, null);
-    }
-
     [Test]
     public void A_torn_header_prefix_then_zeros_on_the_last_segment_is_a_torn_tail_cut_by_a_writer(
         [Range(1, 24)] int k, [ValueSource(nameof(Fills))] int fillKind)
@@ -89,7 +70,7 @@ public class TornHeaderTests
             FilesScanned = 2, RecordsReplayed = _records.Count, TailTruncated = 1, TailBytesDiscarded = k + fill, LastTxIdSeen = _records[^1].TxId,
         };
 
-        var read = Read(dir.Path);
+        var read = ReadUntilCorrupt(dir.Path);
         Assert.That(read.Error, Is.Null, at);
         Assert.That(read.Records, Is.EqualTo(_records), at);
         Assert.That(read.Report, Is.EqualTo(expected), at);
@@ -104,7 +85,7 @@ public class TornHeaderTests
             log.AppendRecord(RecordType.Put, B("k2"), B("after"));
         }
 
-        var reopened = Read(dir.Path);
+        var reopened = ReadUntilCorrupt(dir.Path);
         Assert.That(reopened.Error, Is.Null, at);
         Assert.That(reopened.Records.Take(_records.Count), Is.EqualTo(_records), at);
         Assert.That(reopened.Records.Skip(_records.Count).Select(r => r.Payload), Is.EqualTo(new[] { Hex(B("z")), Hex(B("after")) }), at);
@@ -121,7 +102,7 @@ public class TornHeaderTests
         string at = $"prefix {k} + {fill} zeros in segment 1 of 2";
         WriteImage(dir.Path, With(1, _nextHeader.AsSpan(0, k), fill));
 
-        var read = Read(dir.Path);
+        var read = ReadUntilCorrupt(dir.Path);
         Assert.That(read.Error, Is.Not.Null, at);
         Assert.That((read.Error!.Segment, read.Error.Offset), Is.EqualTo((1u, (ulong)length)), at);
         Assert.That(read.Records, Is.EqualTo(_records.Where(r => r.Segment == 1)), at);
@@ -153,7 +134,7 @@ public class TornHeaderTests
             using var dir = new TempDir();
             int length = _image[2].Length;
             WriteImage(dir.Path, With(2, FromHex(hex), fill));
-            var read = Read(dir.Path);
+            var read = ReadUntilCorrupt(dir.Path);
             Assert.That(read.Error, Is.Not.Null, $"{what} + {fill} zeros");
             Assert.That((read.Error!.Segment, read.Error.Offset, read.Error.Kind), Is.EqualTo((2u, (ulong)length, CorruptionKind.Structural)), what);
             Assert.That(read.Records, Is.EqualTo(_records), what);
@@ -168,7 +149,7 @@ public class TornHeaderTests
         // Only zeros may follow the prefix: "DWAL" then zeros then one non-zero byte is garbage.
         using var dir = new TempDir();
         WriteImage(dir.Path, With(2, [.. "DWAL"u8, .. new byte[4096], 1], 0));
-        var read = Read(dir.Path);
+        var read = ReadUntilCorrupt(dir.Path);
         Assert.That(read.Error, Is.Not.Null);
         Assert.That(read.Error!.Kind, Is.EqualTo(CorruptionKind.Structural));
         Assert.Throws<CorruptRecordException>(() => RecordLog.Open(dir.Path));
@@ -182,14 +163,14 @@ public class TornHeaderTests
         using var dir = new TempDir();
         int fill = (LogScanner.DefaultBufferSize * 2) + 17;
         WriteImage(dir.Path, With(2, "DW"u8, fill));
-        var read = Read(dir.Path);
+        var read = ReadUntilCorrupt(dir.Path);
         Assert.That(read.Error, Is.Null);
         Assert.That((read.Report.TailTruncated, read.Report.TailBytesDiscarded), Is.EqualTo((1, 2L + fill)));
 
         var image = With(2, "DW"u8, fill);
         image[2][^5] = 0x01;
         WriteImage(dir.Path, image);
-        Assert.That(Read(dir.Path).Error, Is.Not.Null, "a non-zero byte past the first buffer");
+        Assert.That(ReadUntilCorrupt(dir.Path).Error, Is.Not.Null, "a non-zero byte past the first buffer");
     }
 
     [TestCase(1)]
