@@ -14,7 +14,7 @@ namespace DataWal.Core.Tests;
 public class GroupCommitTests
 {
     /// <summary>Delegates to the real calls; counts fsyncs; can hold the next FsyncData until released, or fail it.</summary>
-    private sealed class GatedCalls : SystemCalls
+    private sealed class GatedCalls : PassThroughCalls
     {
         private readonly ManualResetEventSlim _release = new(false);
         private int _dataSyncs;
@@ -47,26 +47,6 @@ public class GroupCommitTests
 
             Platform.FsyncData(handle);
         }
-
-        public override SafeFileHandle Open(string path, FileMode mode, FileAccess access, FileShare share, UnixFileMode? createMode) => Platform.Open(path, mode, access, share, createMode);
-
-        public override SafeFileHandle OpenAppend(string path, out bool created) => Platform.OpenAppend(path, out created);
-
-        public override int Write(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset) => Platform.Write(handle, data, offset);
-
-        public override void Fsync(SafeFileHandle handle) => Platform.Fsync(handle);
-
-        public override void FsyncDirectory(string path) => Platform.FsyncDirectory(path);
-
-        public override void SetLength(SafeFileHandle handle, long length) => Platform.SetLength(handle, length);
-
-        public override void Rename(string from, string to) => Platform.Rename(from, to);
-
-        public override bool RenameNoReplace(string from, string to) => Platform.RenameNoReplace(from, to);
-
-        public override void Unlink(string path) => Platform.Unlink(path);
-
-        public override bool CreateDirectory(string path) => Platform.CreateDirectory(path);
     }
 
     /// <summary>

@@ -436,16 +436,9 @@ public sealed class PowerLossRecorder : IDisposable
     /// </summary>
     public static IDisposable WithoutFsync() => SystemCalls.Use(new NoSync());
 
-    private sealed class NoSync : SystemCalls
+    /// <summary>Every call reaches the disk except the syncs, which do nothing.</summary>
+    private sealed class NoSync : PassThroughCalls
     {
-        private static SystemCalls Real => Platform;
-
-        public override SafeFileHandle Open(string path, FileMode mode, FileAccess access, FileShare share, UnixFileMode? createMode) => Real.Open(path, mode, access, share, createMode);
-
-        public override SafeFileHandle OpenAppend(string path, out bool created) => Real.OpenAppend(path, out created);
-
-        public override int Write(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset) => Real.Write(handle, data, offset);
-
         public override void Fsync(SafeFileHandle handle)
         {
         }
@@ -457,26 +450,6 @@ public sealed class PowerLossRecorder : IDisposable
         public override void FsyncDirectory(string path)
         {
         }
-
-        public override void SetLength(SafeFileHandle handle, long length) => Real.SetLength(handle, length);
-
-        public override void Rename(string from, string to) => Real.Rename(from, to);
-
-        public override bool RenameNoReplace(string from, string to) => Real.RenameNoReplace(from, to);
-
-        public override void Unlink(string path) => Real.Unlink(path);
-
-        public override bool CreateDirectory(string path) => Real.CreateDirectory(path);
-
-        public override SafeFileHandle OpenRegular(string path, FileAccess access, bool create, UnixFileMode? createMode) => Real.OpenRegular(path, access, create, createMode);
-
-        public override int Read(SafeFileHandle handle, Span<byte> buffer, long offset) => Real.Read(handle, buffer, offset);
-
-        public override long GetLength(SafeFileHandle handle) => Real.GetLength(handle);
-
-        public override FileKind GetFileKind(string path) => Real.GetFileKind(path);
-
-        public override IReadOnlyList<DirectoryEntry> ReadDirectory(string path) => Real.ReadDirectory(path);
     }
 
     private bool Inside(string path) => string.Equals(Path.GetDirectoryName(Path.GetFullPath(path)), _root, StringComparison.Ordinal);
@@ -491,12 +464,7 @@ public sealed class PowerLossRecorder : IDisposable
         {
             string full = Path.GetFullPath(path);
             bool existed = File.Exists(full);
-            var h = Real.Open(path, mode, access, share, createMode);
-            owner._paths[h] = full;
-            if (!existed && owner.Inside(full))
-            {
-                owner.Add(new Op(Kind.Create, full, 0, null));
-            }
+            var h = Opened(Real.Open(path, mode, access, share, createMode), full, existed);
 
             if (mode is FileMode.Create or FileMode.Truncate && existed && owner.Inside(full))
             {
@@ -598,22 +566,19 @@ public sealed class PowerLossRecorder : IDisposable
         {
             string full = Path.GetFullPath(path);
             bool existed = File.Exists(full);
-            var h = Real.OpenRegular(path, access, create, createMode);
-            owner._paths[h] = full;
+            return Opened(Real.OpenRegular(path, access, create, createMode), full, existed);
+        }
+
+        /// <summary>Remembers the handle's path, and records the file's creation when the open made it.</summary>
+        private SafeFileHandle Opened(SafeFileHandle handle, string full, bool existed)
+        {
+            owner._paths[handle] = full;
             if (!existed && owner.Inside(full))
             {
                 owner.Add(new Op(Kind.Create, full, 0, null));
             }
 
-            return h;
+            return handle;
         }
-
-        public override int Read(SafeFileHandle handle, Span<byte> buffer, long offset) => Real.Read(handle, buffer, offset);
-
-        public override long GetLength(SafeFileHandle handle) => Real.GetLength(handle);
-
-        public override FileKind GetFileKind(string path) => Real.GetFileKind(path);
-
-        public override IReadOnlyList<DirectoryEntry> ReadDirectory(string path) => Real.ReadDirectory(path);
     }
 }
