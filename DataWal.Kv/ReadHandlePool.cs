@@ -1,6 +1,6 @@
+using DataWal.Core;
 using Microsoft.Win32.SafeHandles;
 using SafeAtomic;
-using DataWal.Core;
 
 namespace DataWal.Kv;
 

@@ -173,7 +173,9 @@ public class ConcurrencyTests
             rounds++;
             using var log = RecordLog.Open(dir.Path, new RecordLogOptions
             {
-                Durability = DurabilityMode.Grouped, GroupCommitRecords = 1, GroupCommitInterval = TimeSpan.FromHours(1),
+                Durability = DurabilityMode.Grouped,
+                GroupCommitRecords = 1,
+                GroupCommitInterval = TimeSpan.FromHours(1),
             });
             using var barrier = new Barrier(Writers);
             var threads = Enumerable.Range(0, Writers).Select(w => new Thread(() =>

@@ -121,7 +121,12 @@ public class CorpusTests
         {
             Assert.That(log.RecoveryReport, Is.EqualTo(new RecoveryReport
             {
-                FilesScanned = 1, RecordsReplayed = 2, TailTruncated = 1, TailBytesDiscarded = 28, LastTxIdSeen = 2, TailCut = true,
+                FilesScanned = 1,
+                RecordsReplayed = 2,
+                TailTruncated = 1,
+                TailBytesDiscarded = 28,
+                LastTxIdSeen = 2,
+                TailCut = true,
             }));
             Assert.That(new FileInfo(segment).Length, Is.EqualTo(62), "the damaged tail is cut before anything is appended");
             Assert.That(log.NextTxId, Is.EqualTo(3UL));

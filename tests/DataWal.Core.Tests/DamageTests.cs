@@ -108,8 +108,11 @@ public class DamageTests
             bool damaged = cut != boundary;
             var tail = new RecoveryReport
             {
-                FilesScanned = 3, RecordsReplayed = expected.Count, TailTruncated = damaged ? 1 : 0,
-                TailBytesDiscarded = cut - boundary, LastTxIdSeen = expected.Max(r => r.TxId),
+                FilesScanned = 3,
+                RecordsReplayed = expected.Count,
+                TailTruncated = damaged ? 1 : 0,
+                TailBytesDiscarded = cut - boundary,
+                LastTxIdSeen = expected.Max(r => r.TxId),
             };
             string at = $"cut at {cut} of {length}";
 
@@ -276,7 +279,11 @@ public class DamageTests
         WriteImage(dir.Path, With(_image, 3, b => [.. b, .. new byte[zeros]]));
         var expectedTail = new RecoveryReport
         {
-            FilesScanned = 3, RecordsReplayed = _records.Count, TailTruncated = 1, TailBytesDiscarded = zeros, LastTxIdSeen = _records[^1].TxId,
+            FilesScanned = 3,
+            RecordsReplayed = _records.Count,
+            TailTruncated = 1,
+            TailBytesDiscarded = zeros,
+            LastTxIdSeen = _records[^1].TxId,
         };
 
         var read = ReadUntilCorrupt(dir.Path);

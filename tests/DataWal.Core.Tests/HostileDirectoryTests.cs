@@ -32,7 +32,8 @@ public class HostileDirectoryTests
             {
                 error = e;
             }
-        }) { IsBackground = true };
+        })
+        { IsBackground = true };
         thread.Start();
         Assert.That(thread.Join(Patience), Is.True, what + " hung");
         if (error is not null)

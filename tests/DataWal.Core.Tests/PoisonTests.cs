@@ -146,7 +146,12 @@ public class PoisonTests
         using var reopened = RecordLog.Open(dir.Path);
         Assert.That(reopened.RecoveryReport, Is.EqualTo(new RecoveryReport
         {
-            FilesScanned = 1, RecordsReplayed = 2, TailTruncated = 1, TailBytesDiscarded = 10, LastTxIdSeen = 2, TailCut = true,
+            FilesScanned = 1,
+            RecordsReplayed = 2,
+            TailTruncated = 1,
+            TailBytesDiscarded = 10,
+            LastTxIdSeen = 2,
+            TailCut = true,
         }));
         Assert.That(new FileInfo(Seg(dir.Path, 1)).Length, Is.EqualTo(goodLength));
         Assert.That(reopened.Append(B("next")), Is.EqualTo(new RecordRef(1, (ulong)goodLength, 32)));

@@ -136,7 +136,12 @@ public class RecordLogTests
         using var reopened = RecordLog.Open(dir.Path);
         Assert.That(reopened.RecoveryReport, Is.EqualTo(new RecoveryReport
         {
-            FilesScanned = 1, RecordsReplayed = 2, TailTruncated = 1, TailBytesDiscarded = 25, LastTxIdSeen = 2, TailCut = true,
+            FilesScanned = 1,
+            RecordsReplayed = 2,
+            TailTruncated = 1,
+            TailBytesDiscarded = 25,
+            LastTxIdSeen = 2,
+            TailCut = true,
         }));
     }
 
@@ -281,7 +286,12 @@ public class RecordLogTests
         using var reopened = RecordLog.Open(dir.Path);
         Assert.That(reopened.RecoveryReport, Is.EqualTo(new RecoveryReport
         {
-            FilesScanned = 1, RecordsReplayed = 1, TailTruncated = 1, TailBytesDiscarded = 25, LastTxIdSeen = 1, TailCut = true,
+            FilesScanned = 1,
+            RecordsReplayed = 1,
+            TailTruncated = 1,
+            TailBytesDiscarded = 25,
+            LastTxIdSeen = 1,
+            TailCut = true,
         }));
         Assert.That(reopened.Scan().Select(r => (r.Type, S(r.Key), S(r.Payload))), Is.EqualTo(new[] { (RecordType.Put, "a", "alpha") }));
     }

@@ -67,7 +67,11 @@ public class TornHeaderTests
         WriteImage(dir.Path, With(2, _nextHeader.AsSpan(0, k), fill));
         var expected = new RecoveryReport
         {
-            FilesScanned = 2, RecordsReplayed = _records.Count, TailTruncated = 1, TailBytesDiscarded = k + fill, LastTxIdSeen = _records[^1].TxId,
+            FilesScanned = 2,
+            RecordsReplayed = _records.Count,
+            TailTruncated = 1,
+            TailBytesDiscarded = k + fill,
+            LastTxIdSeen = _records[^1].TxId,
         };
 
         var read = ReadUntilCorrupt(dir.Path);

@@ -109,101 +109,101 @@ public class HostileInputFuzzTests
                 kind = "random bytes";
                 return RandomBytes(r, r.Next(0, 600));
             case 1:
-            {
-                kind = "bit flips";
-                var b = ValidLog(r, r.Next(1, 8));
-                int flips = r.Next(1, 9);
-                for (int i = 0; i < flips; i++)
                 {
-                    b[r.Next(b.Length)] ^= (byte)(1 << r.Next(8));
-                }
+                    kind = "bit flips";
+                    var b = ValidLog(r, r.Next(1, 8));
+                    int flips = r.Next(1, 9);
+                    for (int i = 0; i < flips; i++)
+                    {
+                        b[r.Next(b.Length)] ^= (byte)(1 << r.Next(8));
+                    }
 
-                return b;
-            }
+                    return b;
+                }
 
             case 2:
-            {
-                kind = "truncation";
-                var b = ValidLog(r, r.Next(1, 8));
-                return b[..r.Next(0, b.Length + 1)];
-            }
-
-            case 3:
-            {
-                kind = "splice";
-                var a = ValidLog(r, r.Next(1, 6));
-                var b = ValidLog(r, r.Next(1, 6));
-                return [.. a[..r.Next(0, a.Length + 1)], .. b[r.Next(0, b.Length + 1)..]];
-            }
-
-            case 4:
-            {
-                kind = "duplicated frame";
-                var offsets = new List<int>();
-                var b = ValidLog(r, r.Next(1, 8), offsets);
-                int f = r.Next(offsets.Count - 1);
-                var frame = b[offsets[f]..offsets[f + 1]];
-                int at = r.Next(3) == 0 ? r.Next(0, b.Length + 1) : offsets[r.Next(offsets.Count)];
-                return [.. b[..at], .. frame, .. b[at..]];
-            }
-
-            case 5:
-            {
-                kind = "header claiming 64 MiB / 64 KiB";
-                uint key = r.Next(3) == 0 ? (uint)WireFormat.MaxKeyLength : (uint)r.Next(0, 16);
-                uint payload = r.Next(3) == 0 && key != WireFormat.MaxKeyLength ? (uint)r.Next(0, 16) : (uint)WireFormat.MaxPayloadLength;
-                var prefix = r.Next(2) == 0 ? ValidLog(r, r.Next(0, 4)) : [];
-                return [.. prefix, .. Header(r, key, payload), .. RandomBytes(r, r.Next(0, 100))];
-            }
-
-            case 6:
-            {
-                kind = "length just over the limit";
-                uint[] keys = [WireFormat.MaxKeyLength + 1, WireFormat.MaxKeyLength + 2, int.MaxValue, uint.MaxValue, 0x80000000];
-                uint[] payloads = [WireFormat.MaxPayloadLength + 1, WireFormat.MaxPayloadLength + 2, int.MaxValue, uint.MaxValue, 0x80000000, 0x7FFFFFE4];
-                bool overKey = r.Next(2) == 0;
-                var h = Header(r, overKey ? keys[r.Next(keys.Length)] : (uint)r.Next(0, 8), overKey ? (uint)r.Next(0, 8) : payloads[r.Next(payloads.Length)]);
-                var prefix = r.Next(2) == 0 ? ValidLog(r, r.Next(0, 4)) : [];
-                return [.. prefix, .. h, .. RandomBytes(r, r.Next(0, 64))];
-            }
-
-            case 7:
-            {
-                kind = "zero run";
-                var b = ValidLog(r, r.Next(0, 6));
-                var zeros = new byte[r.Next(1, r.Next(8) == 0 ? 70_000 : 300)];
-                return r.Next(3) switch
                 {
-                    0 => [.. b, .. zeros],
-                    1 => [.. b[..r.Next(0, b.Length + 1)], .. zeros],
-                    _ => zeros,
-                };
-            }
-
-            case 8:
-            {
-                kind = "random header fields";
-                var h = Header(r, (uint)r.Next(0, 40), (uint)r.Next(0, 200));
-                BinaryPrimitives.WriteUInt16LittleEndian(h.AsSpan(4), (ushort)r.Next(0, 3));
-                h[6] = (byte)r.Next(0, 5);
-                h[7] = (byte)(r.Next(4) == 0 ? r.Next(256) : 0);
-                var prefix = r.Next(2) == 0 ? ValidLog(r, r.Next(0, 3)) : [];
-                return [.. prefix, .. h, .. RandomBytes(r, r.Next(0, 300))];
-            }
-
-            default:
-            {
-                kind = "frames with valid CRCs and wild txids, empty keys and payloads";
-                var output = new List<byte>();
-                int n = r.Next(1, 10);
-                for (int i = 0; i < n; i++)
-                {
-                    var type = (RecordType)r.Next(3);
-                    output.AddRange(Frame(type, (ulong)r.NextInt64() * (ulong)r.Next(1, 3), RandomBytes(r, r.Next(0, 3)), RandomBytes(r, r.Next(0, 3))));
+                    kind = "truncation";
+                    var b = ValidLog(r, r.Next(1, 8));
+                    return b[..r.Next(0, b.Length + 1)];
                 }
 
-                return [.. output];
-            }
+            case 3:
+                {
+                    kind = "splice";
+                    var a = ValidLog(r, r.Next(1, 6));
+                    var b = ValidLog(r, r.Next(1, 6));
+                    return [.. a[..r.Next(0, a.Length + 1)], .. b[r.Next(0, b.Length + 1)..]];
+                }
+
+            case 4:
+                {
+                    kind = "duplicated frame";
+                    var offsets = new List<int>();
+                    var b = ValidLog(r, r.Next(1, 8), offsets);
+                    int f = r.Next(offsets.Count - 1);
+                    var frame = b[offsets[f]..offsets[f + 1]];
+                    int at = r.Next(3) == 0 ? r.Next(0, b.Length + 1) : offsets[r.Next(offsets.Count)];
+                    return [.. b[..at], .. frame, .. b[at..]];
+                }
+
+            case 5:
+                {
+                    kind = "header claiming 64 MiB / 64 KiB";
+                    uint key = r.Next(3) == 0 ? (uint)WireFormat.MaxKeyLength : (uint)r.Next(0, 16);
+                    uint payload = r.Next(3) == 0 && key != WireFormat.MaxKeyLength ? (uint)r.Next(0, 16) : (uint)WireFormat.MaxPayloadLength;
+                    var prefix = r.Next(2) == 0 ? ValidLog(r, r.Next(0, 4)) : [];
+                    return [.. prefix, .. Header(r, key, payload), .. RandomBytes(r, r.Next(0, 100))];
+                }
+
+            case 6:
+                {
+                    kind = "length just over the limit";
+                    uint[] keys = [WireFormat.MaxKeyLength + 1, WireFormat.MaxKeyLength + 2, int.MaxValue, uint.MaxValue, 0x80000000];
+                    uint[] payloads = [WireFormat.MaxPayloadLength + 1, WireFormat.MaxPayloadLength + 2, int.MaxValue, uint.MaxValue, 0x80000000, 0x7FFFFFE4];
+                    bool overKey = r.Next(2) == 0;
+                    var h = Header(r, overKey ? keys[r.Next(keys.Length)] : (uint)r.Next(0, 8), overKey ? (uint)r.Next(0, 8) : payloads[r.Next(payloads.Length)]);
+                    var prefix = r.Next(2) == 0 ? ValidLog(r, r.Next(0, 4)) : [];
+                    return [.. prefix, .. h, .. RandomBytes(r, r.Next(0, 64))];
+                }
+
+            case 7:
+                {
+                    kind = "zero run";
+                    var b = ValidLog(r, r.Next(0, 6));
+                    var zeros = new byte[r.Next(1, r.Next(8) == 0 ? 70_000 : 300)];
+                    return r.Next(3) switch
+                    {
+                        0 => [.. b, .. zeros],
+                        1 => [.. b[..r.Next(0, b.Length + 1)], .. zeros],
+                        _ => zeros,
+                    };
+                }
+
+            case 8:
+                {
+                    kind = "random header fields";
+                    var h = Header(r, (uint)r.Next(0, 40), (uint)r.Next(0, 200));
+                    BinaryPrimitives.WriteUInt16LittleEndian(h.AsSpan(4), (ushort)r.Next(0, 3));
+                    h[6] = (byte)r.Next(0, 5);
+                    h[7] = (byte)(r.Next(4) == 0 ? r.Next(256) : 0);
+                    var prefix = r.Next(2) == 0 ? ValidLog(r, r.Next(0, 3)) : [];
+                    return [.. prefix, .. h, .. RandomBytes(r, r.Next(0, 300))];
+                }
+
+            default:
+                {
+                    kind = "frames with valid CRCs and wild txids, empty keys and payloads";
+                    var output = new List<byte>();
+                    int n = r.Next(1, 10);
+                    for (int i = 0; i < n; i++)
+                    {
+                        var type = (RecordType)r.Next(3);
+                        output.AddRange(Frame(type, (ulong)r.NextInt64() * (ulong)r.Next(1, 3), RandomBytes(r, r.Next(0, 3)), RandomBytes(r, r.Next(0, 3))));
+                    }
+
+                    return [.. output];
+                }
         }
     }
 
@@ -604,7 +604,8 @@ public class HostileInputFuzzTests
             {
                 crash = e;
             }
-        }) { IsBackground = true, Name = "fuzz worker" };
+        })
+        { IsBackground = true, Name = "fuzz worker" };
         worker.Start();
         while (!worker.Join(100))
         {

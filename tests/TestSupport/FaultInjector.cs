@@ -233,7 +233,7 @@ public sealed class FaultInjector : IDisposable
             owner.Check(Call.CreateDirectory, path);
             return Real.CreateDirectory(path);
         }
-    
+
         public override SafeFileHandle OpenRegular(string path, FileAccess access, bool create, UnixFileMode? createMode)
         {
             owner.Check(Call.Open, path);
@@ -265,5 +265,5 @@ public sealed class FaultInjector : IDisposable
             owner.Check(Call.ReadDirectory, path);
             return Real.ReadDirectory(path);
         }
-}
+    }
 }

@@ -211,20 +211,20 @@ public sealed class PowerLossRecorder : IDisposable
 
                     break;
                 case Kind.Write:
-                {
-                    long offset = op.Offset < 0 ? f.Current.Length : op.Offset;
-                    long end = offset + op.Data!.Length;
-                    if (end > f.Current.Length)
                     {
-                        Array.Resize(ref f.Current, (int)end);
-                    }
+                        long offset = op.Offset < 0 ? f.Current.Length : op.Offset;
+                        long end = offset + op.Data!.Length;
+                        if (end > f.Current.Length)
+                        {
+                            Array.Resize(ref f.Current, (int)end);
+                        }
 
-                    op.Data.CopyTo(f.Current, offset);
-                    f.Base = Math.Min(f.Base, offset);
-                    f.Boundaries.Add(end);
-                    dirty = true;
-                    break;
-                }
+                        op.Data.CopyTo(f.Current, offset);
+                        f.Base = Math.Min(f.Base, offset);
+                        f.Boundaries.Add(end);
+                        dirty = true;
+                        break;
+                    }
 
                 case Kind.Sync:
                     f.Durable = (byte[])f.Current.Clone();
@@ -232,30 +232,30 @@ public sealed class PowerLossRecorder : IDisposable
                     f.Boundaries.Clear();
                     break;
                 case Kind.SetLength:
-                {
-                    byte[] resized = f.Current;
-                    Array.Resize(ref resized, (int)op.Offset);
-                    f.Current = resized;
-                    f.Base = Math.Min(f.Base, op.Offset);
-                    f.Boundaries.Add(op.Offset);
-                    dirty = true;
-                    break;
-                }
+                    {
+                        byte[] resized = f.Current;
+                        Array.Resize(ref resized, (int)op.Offset);
+                        f.Current = resized;
+                        f.Base = Math.Min(f.Base, op.Offset);
+                        f.Boundaries.Add(op.Offset);
+                        dirty = true;
+                        break;
+                    }
 
                 case Kind.Unlink:
                     f.Exists = false;
                     dirty = true;
                     break;
                 case Kind.Rename:
-                {
-                    // The target gets the source's content; neither name change is durable until a directory fsync.
-                    var to = f.Clone();
-                    to.DurableName = false;
-                    files[op.To!] = to;
-                    f.Exists = false;
-                    dirty = true;
-                    break;
-                }
+                    {
+                        // The target gets the source's content; neither name change is durable until a directory fsync.
+                        var to = f.Clone();
+                        to.DurableName = false;
+                        files[op.To!] = to;
+                        f.Exists = false;
+                        dirty = true;
+                        break;
+                    }
             }
         }
     }
