@@ -1,9 +1,11 @@
+using System.ComponentModel;
+
 namespace DataWal.Core;
 
 /// <summary>
 /// Names to pass to OpenTelemetry, a <see cref="System.Diagnostics.Metrics.MeterListener"/>, an
 /// <see cref="System.Diagnostics.Tracing.EventListener"/>, <c>dotnet-counters</c> or <c>dotnet-trace</c> to observe
-/// DataWal: the meters, the event source, the instruments and their tags. Nothing is measured or raised while
+/// DataWal's record log: the meter, the event source, the instruments and their tags. Nothing is measured or raised while
 /// nobody listens.
 /// </summary>
 public static class DataWalDiagnostics
@@ -12,11 +14,13 @@ public static class DataWalDiagnostics
     public const string MeterName = "DataWal.Core";
 
     /// <summary>The <see cref="System.Diagnostics.Metrics.Meter"/> of the key/value store (<c>DataWal.Kv</c>).</summary>
+    [Obsolete("Moved to DataWal.Kv.KvDiagnostics.MeterName (same value); kept so code built against 0.1 compiles.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
     public const string KvMeterName = "DataWal.Kv";
 
     /// <summary>
     /// The <see cref="System.Diagnostics.Tracing.EventSource"/> name (<c>DataWal</c>): recovery, tail cuts,
-    /// poisonings, rotations, compactions and exports.
+    /// poisonings and rotations (the key/value store's compactions and exports: <c>DataWal.Kv.KvDiagnostics</c>).
     /// </summary>
     public const string EventSourceName = "DataWal";
 
@@ -29,10 +33,14 @@ public static class DataWalDiagnostics
     /// <summary>Tag on <see cref="LogPoisonings"/>: the poison reason, as in the writer-poisoned error message.</summary>
     public const string PoisonReasonTag = "datawal.poison.reason";
 
-    /// <summary>Tag on <see cref="KvOperations"/>: <c>put</c>, <c>delete</c> or <c>get</c>.</summary>
+    /// <summary>Tag on <c>datawal.kv.operations</c>: <c>put</c>, <c>delete</c> or <c>get</c>.</summary>
+    [Obsolete("Moved to DataWal.Kv.KvDiagnostics.OperationTag (same value); kept so code built against 0.1 compiles.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
     public const string KvOperationTag = "datawal.kv.operation";
 
-    /// <summary>Tag on <see cref="KvOperations"/> for gets only: <c>hit</c> (the key was live) or <c>miss</c>.</summary>
+    /// <summary>Tag on <c>datawal.kv.operations</c> for gets only: <c>hit</c> (the key was live) or <c>miss</c>.</summary>
+    [Obsolete("Moved to DataWal.Kv.KvDiagnostics.ResultTag (same value); kept so code built against 0.1 compiles.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
     public const string KvResultTag = "datawal.kv.result";
 
     /// <summary>Counter (<c>{record}</c>): records handed to the kernel; a batch counts each of its records.</summary>
@@ -72,23 +80,37 @@ public static class DataWalDiagnostics
     /// Counter (<c>{operation}</c>): key/value operations, tagged with <see cref="KvOperationTag"/> (and
     /// <see cref="KvResultTag"/> for gets); each put and delete of a batch counts.
     /// </summary>
+    [Obsolete("Moved to DataWal.Kv.KvDiagnostics.Operations (same value); kept so code built against 0.1 compiles.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
     public const string KvOperations = "datawal.kv.operations";
 
     /// <summary>Counter (<c>{record}</c>): records written by completed compactions.</summary>
+    [Obsolete("Moved to DataWal.Kv.KvDiagnostics.CompactionRecords (same value); kept so code built against 0.1 compiles.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
     public const string KvCompactionRecords = "datawal.kv.compaction.records";
 
     /// <summary>Counter (<c>By</c>): frame bytes written by completed compactions.</summary>
+    [Obsolete("Moved to DataWal.Kv.KvDiagnostics.CompactionBytes (same value); kept so code built against 0.1 compiles.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
     public const string KvCompactionBytes = "datawal.kv.compaction.bytes";
 
     /// <summary>Histogram (<c>s</c>): duration of each completed compaction.</summary>
+    [Obsolete("Moved to DataWal.Kv.KvDiagnostics.CompactionDuration (same value); kept so code built against 0.1 compiles.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
     public const string KvCompactionDuration = "datawal.kv.compaction.duration";
 
     /// <summary>Counter (<c>{record}</c>): lines (live pairs) written by completed JSONL exports.</summary>
+    [Obsolete("Moved to DataWal.Kv.KvDiagnostics.ExportRecords (same value); kept so code built against 0.1 compiles.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
     public const string KvExportRecords = "datawal.kv.export.records";
 
     /// <summary>Counter (<c>By</c>): bytes of the files written by completed JSONL exports.</summary>
+    [Obsolete("Moved to DataWal.Kv.KvDiagnostics.ExportBytes (same value); kept so code built against 0.1 compiles.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
     public const string KvExportBytes = "datawal.kv.export.bytes";
 
     /// <summary>Histogram (<c>s</c>): duration of each completed JSONL export.</summary>
+    [Obsolete("Moved to DataWal.Kv.KvDiagnostics.ExportDuration (same value); kept so code built against 0.1 compiles.")]
+    [EditorBrowsable(EditorBrowsableState.Never)]
     public const string KvExportDuration = "datawal.kv.export.duration";
 }

@@ -3,8 +3,8 @@ using System.Diagnostics.Tracing;
 namespace DataWal.Core;
 
 /// <summary>
-/// The <c>DataWal</c> event source: rare, significant moments of a store's life (recovery, tail cut,
-/// poisoning, rotation, compaction, export). Event ids are stable: tools and listeners key on them.
+/// The <c>DataWal</c> event source: rare, significant moments of a log's life (recovery, tail cut,
+/// poisoning, rotation). Event ids are stable: tools and listeners key on them.
 /// Callers check <see cref="EventSource.IsEnabled()"/> first, so an unlistened event costs one field read.
 /// </summary>
 [EventSource(Name = DataWalDiagnostics.EventSourceName)]
@@ -14,8 +14,8 @@ internal sealed class DataWalEventSource : EventSource
     public const int TailCutId = 2;
     public const int PoisonedId = 3;
     public const int SegmentRotatedId = 4;
-    public const int CompactionCompletedId = 5;
-    public const int ExportCompletedId = 6;
+    // 5 and 6 were compaction and export; they moved to the key/value store's own source (DataWal.Kv) with
+    // their numbers, which stay retired here.
 
     public static readonly DataWalEventSource Log = new();
 
@@ -62,33 +62,6 @@ internal sealed class DataWalEventSource : EventSource
             SetString(ref data[0], dir, directory);
             Set(ref data[1], &newSegmentId, sizeof(uint));
             WriteEventCore(SegmentRotatedId, 2, data);
-        }
-    }
-
-    /// <summary>A compaction of the store in <paramref name="directory"/> into <paramref name="target"/> completed.</summary>
-    [Event(CompactionCompletedId, Level = EventLevel.Informational, Message = "Compacted {0} into {1}: {2} record(s), {3} byte(s) in {4} ms")]
-    public void CompactionCompleted(string directory, string target, long records, long bytes, double elapsedMilliseconds) =>
-        WriteStoreOperation(CompactionCompletedId, directory, target, records, bytes, elapsedMilliseconds);
-
-    /// <summary>A JSONL export of the store in <paramref name="directory"/> to <paramref name="path"/> completed.</summary>
-    [Event(ExportCompletedId, Level = EventLevel.Informational, Message = "Exported {0} to {1}: {2} record(s), {3} byte(s) in {4} ms")]
-    public void ExportCompleted(string directory, string path, long records, long bytes, double elapsedMilliseconds) =>
-        WriteStoreOperation(ExportCompletedId, directory, path, records, bytes, elapsedMilliseconds);
-
-    /// <summary>The one payload shape of the whole-store operations: source, target, records, bytes, duration.</summary>
-    [NonEvent]
-    private unsafe void WriteStoreOperation(int eventId, string directory, string target, long records, long bytes, double elapsedMilliseconds)
-    {
-        fixed (char* dir = directory)
-        fixed (char* to = target)
-        {
-            EventData* data = stackalloc EventData[5];
-            SetString(ref data[0], dir, directory);
-            SetString(ref data[1], to, target);
-            Set(ref data[2], &records, sizeof(long));
-            Set(ref data[3], &bytes, sizeof(long));
-            Set(ref data[4], &elapsedMilliseconds, sizeof(double));
-            WriteEventCore(eventId, 5, data);
         }
     }
 

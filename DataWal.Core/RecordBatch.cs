@@ -77,15 +77,23 @@ public sealed class RecordBatch : IDisposable
         return new RecordRef(_segment, _baseOffset + (ulong)start, (uint)(end - start));
     }
 
-    /// <summary>The record type of record <paramref name="index"/>.</summary>
-    internal RecordType TypeAt(int index) => (RecordType)_buffer[_frameOffsets[index] + 6];
-
-    /// <summary>The key of record <paramref name="index"/> (a view into the batch buffer).</summary>
-    internal ReadOnlySpan<byte> KeyAt(int index)
+    /// <summary>
+    /// Record <paramref name="index"/> as written (after <see cref="Seal"/> and <see cref="MarkAppended"/>), with
+    /// views into the batch buffer; <paramref name="firstTxId"/> is the txid of record 0.
+    /// </summary>
+    internal LogFrame FrameAt(int index, ulong firstTxId)
     {
         int start = _frameOffsets[index];
-        int keyLength = BinaryPrimitives.ReadInt32LittleEndian(_buffer.AsSpan(start + 16));
-        return _buffer.AsSpan(start + WireFormat.HeaderLength, keyLength);
+        var header = _buffer.AsSpan(start, WireFormat.HeaderLength);
+        int keyLength = BinaryPrimitives.ReadInt32LittleEndian(header[16..]);
+        int payloadLength = BinaryPrimitives.ReadInt32LittleEndian(header[20..]);
+        int bodyStart = start + WireFormat.HeaderLength;
+        return new LogFrame(
+            (RecordType)header[6],
+            firstTxId + (ulong)index,
+            _buffer.AsSpan(bodyStart, keyLength),
+            _buffer.AsSpan(bodyStart + keyLength, payloadLength),
+            RefAt(index));
     }
 
     /// <summary>Empties the batch, keeping its buffer.</summary>

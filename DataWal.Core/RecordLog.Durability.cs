@@ -1,41 +1,14 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using Microsoft.Win32.SafeHandles;
-using SafeAtomic;
 
 namespace DataWal.Core;
 
-/// <summary>Durability of a <see cref="RecordLog"/>: fsync with group commit, and the durability policies.</summary>
+/// <summary>
+/// The durability surface of a <see cref="RecordLog"/>: fsync (shared between callers: group commit), the
+/// durability policies, and the asynchronous appends that wait on them. A separate file only to keep each one
+/// readable; it declares no state — the state lives in <see cref="GroupCommit"/> and the main file.
+/// </summary>
 public sealed partial class RecordLog
 {
-    // Guarded by _gate.
-    private ulong _durableTxId;              // every txid <= this is durable
-    private uint _durableSegment;            // every byte before (_durableSegment, _durableEnd) is durable
-    private long _durableEnd;
-    private readonly ulong _recoveredTxId;   // the last txid recovered at open
-    private bool _initialSyncPending = true; // recovered bytes may sit only in the page cache
-    private bool _directoryDirty = true;     // the directory's entries may not be durable yet
-    private bool _flushing;
-    private TaskCompletionSource? _flushDone; // waiters of the in-flight flush (created by the first waiter; one per flush, not per caller)
-    private long _unsyncedRecords;
-    private long _unsyncedBytes;
-
-    private readonly DurabilityMode _policy;
-    private CancellationTokenSource? _backgroundStop;
-    private Task? _background;
-    private SemaphoreSlim? _backgroundSignal;
-
-    private long _fsyncCount;
-
-    /// <summary>
-    /// How many data fsyncs this handle has issued (explicit, shared, background and rotation ones). With
-    /// the number of records appended it gives the mean group-commit batch size.
-    /// </summary>
-    public long FsyncCount => Interlocked.Read(ref _fsyncCount);
-
-    /// <summary>The durability policy this log was opened with.</summary>
-    public DurabilityMode Durability => _policy;
-
     /// <summary>
     /// Makes every record appended so far durable: fdatasync of the active segment through our own system
     /// call (an error is never swallowed), plus a directory fsync when entries changed since the last one
@@ -48,13 +21,13 @@ public sealed partial class RecordLog
     public void Fsync()
     {
         ulong target;
-        using (EnterPriority())
+        using (_gate.EnterPriority())
         {
             ThrowIfUnwritable();
-            target = _nextTxId - 1;
+            target = _tail.LastTxId;
         }
 
-        WaitDurable(target);
+        _commit.WaitDurable(target);
     }
 
     /// <summary>Asynchronous <see cref="Fsync"/>: shares fsyncs with every other caller (group commit).</summary>
@@ -63,17 +36,17 @@ public sealed partial class RecordLog
     public ValueTask FsyncAsync(CancellationToken cancellationToken = default)
     {
         ulong target;
-        using (EnterPriority())
+        using (_gate.EnterPriority())
         {
             ThrowIfUnwritable();
-            target = _nextTxId - 1;
-            if (!NeedsFlush(target))
+            target = _tail.LastTxId;
+            if (!_commit.NeedsFlush(target))
             {
                 return ValueTask.CompletedTask;
             }
         }
 
-        return WaitDurableAsync(target, cancellationToken);
+        return _commit.WaitDurableAsync(target, cancellationToken);
     }
 
     /// <summary>
@@ -89,7 +62,7 @@ public sealed partial class RecordLog
     public ValueTask<RecordRef> AppendRecordAsync(RecordType type, ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var written = AppendRecordCore(type, key.Span, payload.Span, out ulong txId);
+        var written = WriteRecord(type, key.Span, payload.Span, out ulong txId);
         var durable = AwaitPolicyAsync(txId, 1, written.Length, cancellationToken);
         if (durable.IsCompletedSuccessfully)
         {
@@ -114,7 +87,7 @@ public sealed partial class RecordLog
     public async ValueTask<ulong> AppendBatchAsync(RecordBatch batch, CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        ulong first = AppendBatchCore(batch);
+        ulong first = WriteBatch(batch);
         if (batch.Count > 0)
         {
             await AwaitPolicyAsync(first + (ulong)(batch.Count - 1), batch.Count, batch.Length, cancellationToken).ConfigureAwait(false);
@@ -156,12 +129,12 @@ public sealed partial class RecordLog
     }
 
     /// <summary>After an append made without waiting: wait asynchronously per the policy.</summary>
-    internal ValueTask AwaitPolicyAsync(ulong lastTxId, int records, long bytes, CancellationToken cancellationToken)
+    private ValueTask AwaitPolicyAsync(ulong lastTxId, int records, long bytes, CancellationToken cancellationToken)
     {
-        switch (_policy)
+        switch (_options.Durability)
         {
             case DurabilityMode.EveryAppend:
-                return WaitDurableAsync(lastTxId, cancellationToken);
+                return _commit.WaitDurableAsync(lastTxId, cancellationToken);
             case DurabilityMode.Grouped:
                 NoteUnsynced(records, bytes);
                 break;
@@ -171,13 +144,13 @@ public sealed partial class RecordLog
     }
 
     /// <summary>After a synchronous append: wait for durability or note the unsynced bytes, per the policy.</summary>
-    internal void ApplyPolicy(ulong lastTxId, int records, long bytes)
+    private void ApplyPolicy(ulong lastTxId, int records, long bytes)
     {
-        if (_policy == DurabilityMode.EveryAppend)
+        if (_options.Durability == DurabilityMode.EveryAppend)
         {
-            WaitDurable(lastTxId);
+            _commit.WaitDurable(lastTxId);
         }
-        else if (_policy == DurabilityMode.Grouped)
+        else if (_options.Durability == DurabilityMode.Grouped)
         {
             NoteUnsynced(records, bytes);
         }
@@ -185,296 +158,22 @@ public sealed partial class RecordLog
 
     private void NoteUnsynced(long records, long bytes)
     {
-        // Lock-free: every append under Grouped comes through here, and must not compete with the flusher.
-        long unsyncedRecords = Interlocked.Add(ref _unsyncedRecords, records);
-        long unsyncedBytes = Interlocked.Add(ref _unsyncedBytes, bytes);
-        bool signal = (_options.GroupCommitRecords > 0 && unsyncedRecords >= _options.GroupCommitRecords) ||
-                      (_options.GroupCommitBytes > 0 && unsyncedBytes >= _options.GroupCommitBytes);
-
-        if (signal && _backgroundSignal is { CurrentCount: 0 } s)
+        if (_commit.NoteUnsynced(records, bytes))
         {
-            try
-            {
-                s.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // Another appender woke the flusher between the check and the release: one wake-up is enough.
-            }
-            catch (ObjectDisposedException)
-            {
-                // The log is closing; its final fsync covers these records.
-            }
+            _flusher?.Wake();
         }
     }
 
-    private bool NeedsFlush(ulong target) => _initialSyncPending || _directoryDirty || _durableTxId < target;
-
-    /// <summary>Blocks until every txid up to <paramref name="target"/> is durable, flushing if nobody else is.</summary>
-    internal void WaitDurable(ulong target)
+    /// <summary>For the background flusher: the txid to make durable now, or null when nothing needs it.</summary>
+    /// <exception cref="ObjectDisposedException">The log is closed (the flusher stops).</exception>
+    /// <exception cref="WriterPoisonedException">The writer is poisoned (the flusher stops).</exception>
+    private ulong? NextFlushTarget()
     {
-        while (true)
+        using (_gate.EnterPriority())
         {
-            if (JoinOrLead(target, out var wait))
-            {
-                return;
-            }
-
-            try
-            {
-                wait.Wait();
-            }
-            catch (AggregateException)
-            {
-                // The shared flush failed: the handle is poisoned, which the next round reports.
-            }
-        }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WaitDurableAsync(ulong target, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            if (JoinOrLead(target, out var wait))
-            {
-                return;
-            }
-
-            try
-            {
-                await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // The shared flush failed: the handle is poisoned, which the next round reports.
-            }
-        }
-    }
-
-    /// <summary>
-    /// One round of waiting for durability: returns true when <paramref name="target"/> is durable (possibly
-    /// after this caller ran the flush itself); otherwise <paramref name="wait"/> is the flush in flight.
-    /// </summary>
-    private bool JoinOrLead(ulong target, out Task wait)
-    {
-        FlushPlan plan;
-        using (EnterPriority())
-        {
-            // Durable first: a caller whose records a flush already covered has succeeded, even if a later
-            // flush failed or the log is being closed (reporting failure would invite a duplicate retry).
-            if (!NeedsFlush(target))
-            {
-                wait = Task.CompletedTask;
-                return true;
-            }
-
             ThrowIfUnwritable();
-            if (_flushing)
-            {
-                // Created only when someone actually waits: an uncontended fsync allocates nothing.
-                _flushDone ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                wait = _flushDone.Task;
-                return false;
-            }
-
-            plan = BeginFlush();
+            ulong target = _tail.LastTxId;
+            return _commit.NeedsFlush(target) ? target : null;
         }
-
-        wait = Task.CompletedTask;
-        RunFlush(plan);
-        return true;
-    }
-
-    private readonly record struct FlushPlan(SafeFileHandle? Handle, ulong Target, bool Data, bool Directory, uint Segment, long End);
-
-    /// <summary>Called under the gate: this caller becomes the flusher for everything appended so far.</summary>
-    private FlushPlan BeginFlush()
-    {
-        bool added = false;
-        _active.DangerousAddRef(ref added);   // a concurrent Rotate may dispose _active; the fd stays open until released
-        _flushing = true;
-        _flushDone = null;
-        ulong target = _nextTxId - 1;
-        bool data = _initialSyncPending || _durableTxId < target;
-        Interlocked.Exchange(ref _unsyncedRecords, 0);
-        Interlocked.Exchange(ref _unsyncedBytes, 0);
-        return new FlushPlan(_active, target, data, _directoryDirty, _activeId, _activeSize);
-    }
-
-    /// <summary>Runs outside the gate, so appends continue while the disk works.</summary>
-    private void RunFlush(FlushPlan plan)
-    {
-        string? failure = null;
-        SafeAtomicException? error = null;
-        TimeSpan dataElapsed = default;
-        long covered = 0;
-        try
-        {
-            if (plan.Data)
-            {
-                try
-                {
-                    Interlocked.Increment(ref _fsyncCount);
-                    long started = Stopwatch.GetTimestamp();
-                    FileSync.FsyncData(plan.Handle!);
-                    dataElapsed = Stopwatch.GetElapsedTime(started);
-                }
-                catch (SafeAtomicException e)
-                {
-                    failure = "fsync sync_all failed";
-                    error = e;
-                }
-            }
-
-            if (error is null && plan.Directory)
-            {
-                try
-                {
-                    long started = Stopwatch.GetTimestamp();
-                    FileSync.FsyncDirectory(Directory);
-                    LogTelemetry.Fsynced(Directory, true, Stopwatch.GetElapsedTime(started), 0);
-                }
-                catch (SafeAtomicException e)
-                {
-                    failure = "fsync fsync_dir failed";
-                    error = e;
-                }
-            }
-        }
-        finally
-        {
-            plan.Handle!.DangerousRelease();
-            TaskCompletionSource? done;
-            using (EnterPriority())
-            {
-                if (error is null)
-                {
-                    covered = GroupCommitSize(plan.Target);
-                    _durableTxId = Math.Max(_durableTxId, plan.Target);
-                    if (plan.Data)
-                    {
-                        _initialSyncPending = false;
-                        if (plan.Segment == _durableSegment && plan.End > _durableEnd)
-                        {
-                            _durableEnd = plan.End;   // a rotation meanwhile already moved past this segment
-                        }
-                    }
-
-                    if (plan.Directory)
-                    {
-                        _directoryDirty = false;
-                    }
-                }
-                else
-                {
-                    Poison(failure!);
-                }
-
-                _flushing = false;
-                done = _flushDone;
-                _flushDone = null;
-            }
-
-            if (error is null)
-            {
-                if (plan.Data)
-                {
-                    LogTelemetry.Fsynced(Directory, false, dataElapsed, covered);
-                    _signal.Notify();   // durable-only followers may go on
-                }
-
-                done?.TrySetResult();
-            }
-            else
-            {
-                done?.TrySetException(new WriterPoisonedException(failure!));
-            }
-        }
-
-        if (error is not null)
-        {
-            string what = failure == "fsync sync_all failed" ? $"fsync segment {SegmentFiles.PathFor(Directory, _activeId)}" : $"fsync log directory {Directory}";
-            throw new DataWalException($"datawal: {what}: {error.Message}", error);
-        }
-    }
-
-    /// <summary>
-    /// Under the gate: how many records appended through this handle a flush up to <paramref name="target"/>
-    /// makes durable (the group-commit size). Records recovered at open are not counted: the first fsync
-    /// after a reopen covers them too, but they were not part of anyone's commit.
-    /// </summary>
-    private long GroupCommitSize(ulong target)
-    {
-        ulong floor = Math.Max(_durableTxId, _recoveredTxId);
-        return target > floor ? (long)(target - floor) : 0;
-    }
-
-    private void StartBackgroundFlusher()
-    {
-        _backgroundStop = new CancellationTokenSource();
-        _backgroundSignal = new SemaphoreSlim(0, 1);
-        var stop = _backgroundStop.Token;
-        var signal = _backgroundSignal;
-        var interval = _options.GroupCommitInterval > TimeSpan.Zero ? _options.GroupCommitInterval : TimeSpan.FromMilliseconds(10);
-        _background = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                try
-                {
-                    await signal.WaitAsync(interval, stop).ConfigureAwait(false);
-                    ulong target;
-                    using (EnterPriority())
-                    {
-                        if (_disposed || _poisonReason is not null)
-                        {
-                            return;
-                        }
-
-                        target = _nextTxId - 1;
-                        if (!NeedsFlush(target))
-                        {
-                            continue;
-                        }
-                    }
-
-                    await WaitDurableAsync(target, CancellationToken.None).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-                catch (DataWalException)
-                {
-                    return;   // poisoned: writers see it on their next call
-                }
-                catch (ObjectDisposedException)
-                {
-                    return;
-                }
-            }
-        });
-    }
-
-    private void StopBackgroundFlusher()
-    {
-        var stop = Interlocked.Exchange(ref _backgroundStop, null);
-        if (stop is null)
-        {
-            return;
-        }
-
-        stop.Cancel();
-        try
-        {
-            _background?.Wait();
-        }
-        catch (AggregateException)
-        {
-        }
-
-        stop.Dispose();
-        _backgroundSignal?.Dispose();
     }
 }

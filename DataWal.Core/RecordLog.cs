@@ -17,8 +17,9 @@ namespace DataWal.Core;
 /// <para>
 /// Each append is one frame handed to the kernel in one write: once the call returns the frame is
 /// visible to readers and survives a crash of this process, but it survives a power loss only after a
-/// successful <see cref="Fsync"/>. A failed write, fsync or rotate step poisons the handle: later writes
-/// throw <see cref="WriterPoisonedException"/>, reads keep working, and a reopen recovers.
+/// successful <see cref="Fsync"/> (or per <see cref="Durability"/>). A failed write, fsync or rotate step
+/// poisons the handle: later writes throw <see cref="WriterPoisonedException"/>, reads keep working, and a
+/// reopen recovers.
 /// </para>
 /// <para>
 /// Thread safety: every member may be called from several threads at once. Appends, fsyncs and
@@ -30,41 +31,37 @@ public sealed partial class RecordLog : IDisposable
 {
     private const int KeptScratchSize = 1024 * 1024;
 
-    private readonly Lock _gate = new();
+    // Lock order: _gate, then whatever an observer takes inside OnAppended; the directory lock is held for the
+    // handle's whole life and never waited on. Everything in _tail and most of _commit is guarded by _gate.
+    private readonly PriorityGate _gate = new();
     private readonly DirectoryLock _lock;
     private readonly RecordLogOptions _options;
     private readonly LogSignal _signal;
-    private SafeFileHandle _active;
-    private string _activePath;
-    private uint _activeId;
-    private long _activeSize;
-    private ulong _nextTxId;
-    private RecoveryReport _report;
-    private string? _poisonReason;
-    private bool _disposed;
-    private byte[] _scratch = new byte[4096];
+    private readonly LogTail _tail;
+    private readonly WriterPoison _poison;
+    private readonly GroupCommit _commit;
+    private readonly BackgroundFlusher? _flusher;
+    private readonly IRecordLogObserver? _observer;
+    private RecoveryReport _report;          // guarded by _gate
+    private byte[] _scratch = new byte[4096]; // guarded by _gate
 
-    private RecordLog(string directory, DirectoryLock directoryLock, RecordLogOptions options, SafeFileHandle active, uint activeId, long activeSize, RecoveryReport report)
+    private RecordLog(string directory, DirectoryLock directoryLock, RecordLogOptions options, SafeFileHandle active, uint activeId, long activeSize, RecoveryReport report, IRecordLogObserver? observer)
     {
         Directory = directory;
         _lock = directoryLock;
         _options = options;
-        _active = active;
-        _activeId = activeId;
-        _activePath = SegmentFiles.PathFor(directory, activeId);
-        _activeSize = activeSize;
         _report = report;
-        // Wraps to 0 after ulong.MaxValue: 0 is never assigned, so it means "no txid left" (appends are
-        // refused, decision 18) while _nextTxId - 1 still names the last txid for the durability targets.
-        _nextTxId = unchecked(report.LastTxIdSeen + 1);
-        _durableSegment = activeId;
-        _recoveredTxId = report.LastTxIdSeen;
-        _policy = options.Durability;
+        _observer = observer;
+        _tail = new LogTail(_gate, directory, active, activeId, activeSize, report.LastTxIdSeen);
+        _poison = new WriterPoison(directory);
         _signal = LogSignal.Acquire(directory);
+        _commit = new GroupCommit(_gate, _tail, _poison, _signal, options, activeId, report.LastTxIdSeen);
         _signal.AttachWriter(this);
-        if (_policy == DurabilityMode.Grouped)
+        if (options.Durability == DurabilityMode.Grouped)
         {
-            StartBackgroundFlusher();
+            // TODO(opts merge): options validate the interval when built; until then a non-positive one means the default.
+            var interval = options.GroupCommitInterval > TimeSpan.Zero ? options.GroupCommitInterval : TimeSpan.FromMilliseconds(10);
+            _flusher = new BackgroundFlusher(interval, NextFlushTarget, target => _commit.WaitDurableAsync(target, CancellationToken.None));
         }
     }
 
@@ -76,9 +73,9 @@ public sealed partial class RecordLog : IDisposable
     {
         get
         {
-            using (EnterPriority())
+            using (_gate.EnterPriority())
             {
-                return _activeId;
+                return _tail.Segment;
             }
         }
     }
@@ -91,9 +88,9 @@ public sealed partial class RecordLog : IDisposable
     {
         get
         {
-            using (EnterPriority())
+            using (_gate.EnterPriority())
             {
-                return _nextTxId;
+                return _tail.NextTxId;
             }
         }
     }
@@ -103,7 +100,7 @@ public sealed partial class RecordLog : IDisposable
     {
         get
         {
-            using (EnterPriority())
+            using (_gate.EnterPriority())
             {
                 return _report;
             }
@@ -111,7 +108,16 @@ public sealed partial class RecordLog : IDisposable
     }
 
     /// <summary>True after a failed write, fsync or rotate step: writes are refused until a reopen.</summary>
-    public bool IsPoisoned => Volatile.Read(ref _poisonReason) is not null;
+    public bool IsPoisoned => _poison.IsSet;
+
+    /// <summary>
+    /// How many data fsyncs this handle has issued (explicit, shared, background and rotation ones). With
+    /// the number of records appended it gives the mean group-commit batch size.
+    /// </summary>
+    public long FsyncCount => _commit.FsyncCount;
+
+    /// <summary>The durability policy this log was opened with.</summary>
+    public DurabilityMode Durability => _options.Durability;
 
     /// <summary>
     /// Opens (creating when missing) the log in <paramref name="directory"/>: takes the writer lock,
@@ -124,7 +130,18 @@ public sealed partial class RecordLog : IDisposable
     /// <exception cref="CorruptRecordException">Damage recovery does not tolerate (a sealed segment, or structural).</exception>
     public static RecordLog Open(string directory, RecordLogOptions? options = null) => Open(directory, options, null);
 
-    internal static RecordLog Open(string directory, RecordLogOptions? options, IFrameVisitor? visitor)
+    /// <summary>
+    /// Opens the log as <see cref="Open(string, RecordLogOptions?)"/> does, keeping <paramref name="observer"/> in
+    /// step with it: the observer sees every frame recovery finds, in the same single pass, then every frame
+    /// appended through the returned log, under its write gate (see <see cref="IRecordLogObserver"/>).
+    /// </summary>
+    /// <param name="directory">The log directory; created (durably) with its first segment when missing.</param>
+    /// <param name="options">Options, or null for the defaults.</param>
+    /// <param name="observer">The projection to keep in step, or null.</param>
+    /// <returns>The open log; dispose it to release the lock.</returns>
+    /// <exception cref="StoreLockedException">Another writer holds the directory.</exception>
+    /// <exception cref="CorruptRecordException">Damage recovery does not tolerate (a sealed segment, or structural).</exception>
+    public static RecordLog Open(string directory, RecordLogOptions? options, IRecordLogObserver? observer)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         options ??= new RecordLogOptions();
@@ -159,7 +176,7 @@ public sealed partial class RecordLog : IDisposable
             {
                 while (scanner.MoveNext())
                 {
-                    visitor?.Visit(scanner);
+                    observer?.Visit(new LogFrame(scanner.Type, scanner.TxId, scanner.Key, scanner.Payload, scanner.Ref));
                 }
 
                 report = scanner.Report;
@@ -167,12 +184,11 @@ public sealed partial class RecordLog : IDisposable
             }
 
             uint activeId = segments[^1];
-            string activePath = SegmentFiles.PathFor(dir, activeId);
-            active ??= FileSync.OpenRegular(activePath, FileAccess.ReadWrite);
+            active ??= FileSync.OpenRegular(SegmentFiles.PathFor(dir, activeId), FileAccess.ReadWrite);
             if (report.TailTruncated > 0)
             {
-                // Decision 6: cut the damaged tail so new frames follow the last valid one, then make the
-                // cut durable before anything is appended after it.
+                // No silent loss after a damaged tail (docs/design.md): cut it so new frames follow the last valid
+                // one, and make the cut durable before anything is appended after it.
                 FileSync.SetLength(active, logicalEnd);
                 FileSync.Fsync(active);
                 report = report with { TailCut = true };
@@ -180,7 +196,7 @@ public sealed partial class RecordLog : IDisposable
 
             LogTelemetry.Recovered(dir, report, Stopwatch.GetElapsedTime(started), report.TailCut ? report.TailBytesDiscarded : 0);
 
-            return new RecordLog(dir, directoryLock, options, active, activeId, logicalEnd, report);
+            return new RecordLog(dir, directoryLock, options, active, activeId, logicalEnd, report, observer);
         }
         catch (SafeAtomicException e)
         {
@@ -209,7 +225,8 @@ public sealed partial class RecordLog : IDisposable
 
     /// <summary>
     /// Appends one record with the next txid: one frame, one write system call, no allocation in steady
-    /// state. Visible to readers and safe against a process crash on return; durable after <see cref="Fsync"/>.
+    /// state. Visible to readers and safe against a process crash on return; durable after <see cref="Fsync"/>
+    /// (or before returning, under <see cref="DurabilityMode.EveryAppend"/>).
     /// </summary>
     /// <param name="type">The record type.</param>
     /// <param name="key">The key (at most 64 KiB).</param>
@@ -220,8 +237,8 @@ public sealed partial class RecordLog : IDisposable
     /// <exception cref="DataWalException">The write failed; the handle is now poisoned.</exception>
     public RecordRef AppendRecord(RecordType type, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload)
     {
-        var written = AppendRecordCore(type, key, payload, out ulong txId);
-        if (_policy != DurabilityMode.Manual)
+        var written = WriteRecord(type, key, payload, out ulong txId);
+        if (_options.Durability != DurabilityMode.Manual)
         {
             ApplyPolicy(txId, 1, written.Length);
         }
@@ -230,26 +247,25 @@ public sealed partial class RecordLog : IDisposable
     }
 
     /// <summary>Writes one frame (no durability wait); <paramref name="txId"/> is the txid it got.</summary>
-    internal RecordRef AppendRecordCore(RecordType type, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload, out ulong txId)
+    private RecordRef WriteRecord(RecordType type, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload, out ulong txId)
     {
         int size = WireFormat.CheckedFrameSize(key.Length, payload.Length);
-        YieldToPriority();
-        lock (_gate)
+        using (_gate.EnterAppend())
         {
             ThrowIfUnwritable();
-            if (_nextTxId == 0)
+            txId = _tail.NextTxId;
+            if (txId == 0)
             {
-                RefuseTxIdOverflow();
+                _poison.SetAndThrow(PoisonReason.TxIdOverflow);   // before writing anything
             }
 
             byte[]? rented = null;
             byte[] buffer = size <= _scratch.Length ? _scratch : GrowScratch(size, out rented);
-            txId = _nextTxId;
-            var written = new RecordRef(_activeId, (ulong)_activeSize, (uint)size);
+            var written = new RecordRef(_tail.Segment, (ulong)_tail.Size, (uint)size);
             try
             {
                 WireFormat.Encode(type, txId, key, payload, buffer);
-                WriteFramesAtEnd(buffer.AsSpan(0, size), 1, txId, "append_record write_all failed");
+                WriteFramesAtEnd(buffer.AsSpan(0, size), 1, txId, PoisonReason.AppendRecordWrite);
             }
             finally
             {
@@ -257,6 +273,11 @@ public sealed partial class RecordLog : IDisposable
                 {
                     ArrayPool<byte>.Shared.Return(rented);
                 }
+            }
+
+            if (_observer is not null)
+            {
+                Observe(new AppendedFrames(new LogFrame(type, txId, key, payload, written)));
             }
 
             return written;
@@ -278,8 +299,8 @@ public sealed partial class RecordLog : IDisposable
     /// <exception cref="DataWalException">The write failed; the handle is now poisoned.</exception>
     public ulong AppendBatch(RecordBatch batch)
     {
-        ulong first = AppendBatchCore(batch);
-        if (_policy != DurabilityMode.Manual && batch.Count > 0)
+        ulong first = WriteBatch(batch);
+        if (_options.Durability != DurabilityMode.Manual && batch.Count > 0)
         {
             ApplyPolicy(first + (ulong)(batch.Count - 1), batch.Count, batch.Length);
         }
@@ -288,62 +309,75 @@ public sealed partial class RecordLog : IDisposable
     }
 
     /// <summary>Writes a batch (no durability wait); returns its first txid.</summary>
-    internal ulong AppendBatchCore(RecordBatch batch)
+    private ulong WriteBatch(RecordBatch batch)
     {
         ArgumentNullException.ThrowIfNull(batch);
         batch.ThrowIfDisposed();
-        YieldToPriority();
-        lock (_gate)
+        using (_gate.EnterAppend())
         {
             ThrowIfUnwritable();
-            ulong first = _nextTxId;
+            ulong first = _tail.NextTxId;
             if (batch.Count == 0)
             {
-                batch.MarkAppended(_activeId, (ulong)_activeSize);
+                batch.MarkAppended(_tail.Segment, (ulong)_tail.Size);
                 return first;
             }
 
             if (first == 0 || (ulong)batch.Count - 1 > ulong.MaxValue - first)
             {
-                RefuseTxIdOverflow();   // before writing: all or nothing
+                _poison.SetAndThrow(PoisonReason.TxIdOverflow);   // before writing: all or nothing
             }
 
-            long at = _activeSize;
-            WriteFramesAtEnd(batch.Seal(first), batch.Count, first + (ulong)(batch.Count - 1), "append_batch write_all failed");
-            batch.MarkAppended(_activeId, (ulong)at);
+            uint segment = _tail.Segment;
+            long at = _tail.Size;
+            WriteFramesAtEnd(batch.Seal(first), batch.Count, first + (ulong)(batch.Count - 1), PoisonReason.AppendBatchWrite);
+            batch.MarkAppended(segment, (ulong)at);
+            if (_observer is not null)
+            {
+                Observe(new AppendedFrames(batch, first));
+            }
+
             return first;
         }
     }
 
     /// <summary>
     /// Under the gate: hands encoded frames to the kernel at the end of the active segment (one write; a
-    /// failure poisons the handle with <paramref name="failure"/>), then advances the segment size and the
-    /// next txid past <paramref name="lastTxId"/> (to 0, "none left", after <see cref="ulong.MaxValue"/>).
+    /// failure poisons the handle with <paramref name="failure"/>), then advances the tail past
+    /// <paramref name="lastTxId"/> (to 0, "none left", after <see cref="ulong.MaxValue"/>).
     /// </summary>
-    private void WriteFramesAtEnd(ReadOnlySpan<byte> frames, int records, ulong lastTxId, string failure)
+    private void WriteFramesAtEnd(ReadOnlySpan<byte> frames, int records, ulong lastTxId, PoisonReason failure)
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
         try
         {
-            FileSync.Write(_active, frames, _activeSize);
+            FileSync.Write(_tail.Handle, frames, _tail.Size);
         }
         catch (SafeAtomicException e)
         {
-            Poison(failure);
-            throw new DataWalException($"datawal: write_all to segment {_activePath}: {e.Message}", e);
+            _poison.Set(failure);
+            throw new DataWalException($"datawal: write_all to segment {_tail.Path}: {e.Message}", e);
         }
 
-        _activeSize += frames.Length;
+        // Not poisoned when the last txid is taken: that record was written and must still be fsyncable.
+        _tail.Advance(frames.Length, lastTxId);
         LogTelemetry.Appended(Directory, records, frames.Length);
         _signal.Notify();
-        // Not poisoned yet: the record that took the last txid was written and must still be fsyncable.
-        _nextTxId = unchecked(lastTxId + 1);
     }
 
-    /// <summary>Under the gate, before anything is written: no txid is left (decision 18), so refuse and poison.</summary>
-    private void RefuseTxIdOverflow()
+    /// <summary>Under the gate, after a write: the observer follows, or the writer stops (it no longer matches).</summary>
+    private void Observe(AppendedFrames frames)
     {
-        Poison("txid overflow");
-        ThrowHelper.ThrowPoisoned("txid overflow");
+        Debug.Assert(_gate.IsHeldByCurrentThread);
+        try
+        {
+            _observer!.OnAppended(frames);
+        }
+        catch
+        {
+            _poison.Set(PoisonReason.ObserverFailed);
+            throw;
+        }
     }
 
     private byte[] GrowScratch(int size, out byte[]? rented)
@@ -364,27 +398,22 @@ public sealed partial class RecordLog : IDisposable
     /// fsynced so the new segment exists durably. txids continue across segments.
     /// </summary>
     /// <exception cref="WriterPoisonedException">An earlier write step failed on this handle.</exception>
-    /// <exception cref="DataWalException">A step failed (the handle is poisoned, except when listing the directory failed).</exception>
+    /// <exception cref="DataWalException">A step failed (the handle is poisoned).</exception>
     public void Rotate()
     {
-        using (EnterPriority())
+        using (_gate.EnterPriority())
         {
             ThrowIfUnwritable();
-            long started = Stopwatch.GetTimestamp();
             try
             {
-                Interlocked.Increment(ref _fsyncCount);
-                FileSync.FsyncData(_active);
+                _commit.SyncSealedSegment();
             }
             catch (SafeAtomicException e)
             {
-                Poison("rotate sync_all on previous segment failed");
-                throw new DataWalException($"datawal: fsync segment {_activePath}: {e.Message}", e);
+                _poison.Set(PoisonReason.RotateSync);
+                throw new DataWalException($"datawal: fsync segment {_tail.Path}: {e.Message}", e);
             }
 
-            LogTelemetry.Fsynced(Directory, false, Stopwatch.GetElapsedTime(started), GroupCommitSize(_nextTxId - 1));
-            _durableTxId = _nextTxId - 1;
-            _initialSyncPending = false;
             IReadOnlyList<uint> names;
             try
             {
@@ -393,15 +422,14 @@ public sealed partial class RecordLog : IDisposable
             catch (DataWalException)
             {
                 // A rotation that cannot see the directory cannot know which id is free: stop, as for any failed rotate step.
-                Poison("rotate list log directory failed");
+                _poison.Set(PoisonReason.RotateList);
                 throw;
             }
 
             uint nextId = SegmentFiles.NextId(names);
-            if (nextId <= _activeId)
+            if (nextId <= _tail.Segment)
             {
-                Poison("rotate computed non-increasing segment id");
-                ThrowHelper.ThrowPoisoned("rotate computed non-increasing segment id");
+                _poison.SetAndThrow(PoisonReason.RotateNonIncreasing);
             }
 
             string nextPath = SegmentFiles.PathFor(Directory, nextId);
@@ -412,31 +440,23 @@ public sealed partial class RecordLog : IDisposable
             }
             catch (SafeAtomicException e)
             {
-                Poison("rotate create new segment failed");
+                _poison.Set(PoisonReason.RotateCreate);
                 throw new DataWalException($"datawal: create segment {nextPath}: {e.Message}", e);
             }
 
-            started = Stopwatch.GetTimestamp();
             try
             {
-                FileSync.FsyncDirectory(Directory);
-                LogTelemetry.Fsynced(Directory, true, Stopwatch.GetElapsedTime(started), 0);
+                _commit.SyncDirectoryForNewSegment();
             }
             catch (SafeAtomicException e)
             {
                 next.Dispose();
-                Poison("rotate fsync_dir after segment create failed");
+                _poison.Set(PoisonReason.RotateFsyncDirectory);
                 throw new DataWalException($"datawal: fsync log directory {Directory}: {e.Message}", e);
             }
 
-            _active.Dispose();
-            _active = next;
-            _activeId = nextId;
-            _activePath = nextPath;
-            _activeSize = 0;
-            _directoryDirty = false;
-            _durableSegment = nextId;   // the sealed segment is durable whole; the new one is empty
-            _durableEnd = 0;
+            _tail.Replace(next, nextId, nextPath);
+            _commit.Rotated(nextId);
             LogTelemetry.Rotated(Directory, nextId);
         }
 
@@ -459,7 +479,7 @@ public sealed partial class RecordLog : IDisposable
             records.Add(scanner.ToRecord());
         }
 
-        using (EnterPriority())
+        using (_gate.EnterPriority())
         {
             _report = scanner.Report;
         }
@@ -480,62 +500,23 @@ public sealed partial class RecordLog : IDisposable
 
     private (IReadOnlyList<uint> Segments, long Bound) Snapshot()
     {
-        using (EnterPriority())
+        using (_gate.EnterPriority())
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            ObjectDisposedException.ThrowIf(_tail.Closed, this);
             var segments = SegmentFiles.List(Directory);
             // A crash-free directory has the active segment last; anything above it was not made by us.
-            var upToActive = segments.Where(id => id <= _activeId).ToList();
-            return (upToActive, _activeSize);
+            uint active = _tail.Segment;
+            var upToActive = segments.Where(id => id <= active).ToList();
+            return (upToActive, _tail.Size);
         }
     }
 
+    /// <summary>Under the gate: refuses writes on a closed or poisoned handle.</summary>
     private void ThrowIfUnwritable()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_poisonReason is { } reason)
-        {
-            ThrowHelper.ThrowPoisoned(reason);
-        }
-    }
-
-    private int _priorityWaiters;
-
-    /// <summary>Takes the gate ahead of appenders (durability paths, rotation, properties): appenders back off while this waits.</summary>
-    private Lock.Scope EnterPriority()
-    {
-        Interlocked.Increment(ref _priorityWaiters);
-        try
-        {
-            return _gate.EnterScope();
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _priorityWaiters);
-        }
-    }
-
-    /// <summary>Appenders call this before taking the gate: lets a waiting flusher or Fsync caller in first.</summary>
-    private void YieldToPriority()
-    {
-        if (Volatile.Read(ref _priorityWaiters) == 0)
-        {
-            return;
-        }
-
-        var spin = default(SpinWait);
-        while (Volatile.Read(ref _priorityWaiters) != 0)
-        {
-            spin.SpinOnce(sleep1Threshold: -1);
-        }
-    }
-
-    private void Poison(string reason)
-    {
-        if (Interlocked.CompareExchange(ref _poisonReason, reason, null) is null)
-        {
-            LogTelemetry.Poisoned(Directory, reason);
-        }
+        Debug.Assert(_gate.IsHeldByCurrentThread);
+        ObjectDisposedException.ThrowIf(_tail.Closed, this);
+        _poison.ThrowIfSet();
     }
 
     /// <summary>
@@ -545,8 +526,8 @@ public sealed partial class RecordLog : IDisposable
     /// </summary>
     public void Dispose()
     {
-        StopBackgroundFlusher();
-        if (_policy != DurabilityMode.Manual && !IsPoisoned)
+        _flusher?.Dispose();
+        if (_options.Durability != DurabilityMode.Manual && !IsPoisoned)
         {
             try
             {
@@ -560,15 +541,14 @@ public sealed partial class RecordLog : IDisposable
             }
         }
 
-        using (EnterPriority())
+        using (_gate.EnterPriority())
         {
-            if (_disposed)
+            if (_tail.Closed)
             {
                 return;
             }
 
-            _disposed = true;
-            _active.Dispose();
+            _tail.Close();
             _lock.Dispose();
         }
 
@@ -582,11 +562,11 @@ public sealed partial class RecordLog : IDisposable
     /// </summary>
     internal bool TryGetFollowState(out (uint Segment, long End) written, out (uint Segment, long End) durable)
     {
-        lock (_gate)
+        using (_gate.EnterPriority())
         {
-            written = (_activeId, _activeSize);
-            durable = (_durableSegment, _durableEnd);
-            return !_disposed;
+            written = (_tail.Segment, _tail.Size);
+            durable = _commit.DurableEnd;
+            return !_tail.Closed;
         }
     }
 }

@@ -47,6 +47,26 @@ public sealed class RecordLogReader
     public RecordIterator ScanIter() => new(Directory, Segments, -1, LogScanner.DefaultBufferSize);
 
     /// <summary>
+    /// One pass over the snapshotted segments that hands every valid frame to <paramref name="visitor"/> without
+    /// copying it (a projection's way to read a log: the KV key directory is built so), with the same tolerance
+    /// as <see cref="ScanIter"/>: a damaged tail of the last segment ends the pass, damage elsewhere throws.
+    /// </summary>
+    /// <param name="visitor">Receives each frame, in log order.</param>
+    /// <returns>What the pass found (counts, tail, last txid).</returns>
+    /// <exception cref="CorruptRecordException">Damage recovery does not tolerate (a sealed segment, or structural).</exception>
+    public RecoveryReport Replay(IFrameVisitor visitor)
+    {
+        ArgumentNullException.ThrowIfNull(visitor);
+        using var scanner = new LogScanner(Directory, Segments);
+        while (scanner.MoveNext())
+        {
+            visitor.Visit(new LogFrame(scanner.Type, scanner.TxId, scanner.Key, scanner.Payload, scanner.Ref));
+        }
+
+        return scanner.Report;
+    }
+
+    /// <summary>
     /// Follows the log live: yields every record from <paramref name="position"/> on, then waits for new ones
     /// until cancelled. Crosses rotations into new segments; never yields a torn frame (a half-written tail is
     /// waited on while a writer may still complete it, and a restarted writer's tail cut is followed); survives

@@ -22,19 +22,16 @@ namespace DataWal.Kv;
 public sealed class KvStore : IDisposable
 {
     private readonly RecordLog? _log;
-    private readonly RecoveryReport _readOnlyReport;
-    private readonly KeyDirectory _keys;
+    private readonly KeyProjection _keys;
     private readonly ReadHandlePool _pool;
-    private readonly Lock _writeGate = new();
-    private readonly ReaderWriterLockSlim _keysLock = new();
     private int _disposed;
 
-    private KvStore(string directory, RecordLog? log, KeyDirectory keys, RecoveryReport report, int readHandles)
+    private KvStore(string directory, RecordLog? log, KeyProjection keys, KvLogView view, int readHandles)
     {
         Directory = directory;
         _log = log;
         _keys = keys;
-        _readOnlyReport = report;
+        Log = view;
         _pool = new ReadHandlePool(directory, readHandles);
     }
 
@@ -44,49 +41,26 @@ public sealed class KvStore : IDisposable
     /// <summary>True for a store opened with <see cref="OpenReadOnly"/>.</summary>
     public bool IsReadOnly => _log is null;
 
-    /// <summary>The underlying log (for its recovery report, poisoning state, rotation).</summary>
-    /// <exception cref="InvalidOperationException">The store was opened read-only and has no writer log.</exception>
-    public RecordLog Log => _log ?? throw ReadOnly();
+    /// <summary>
+    /// A read view of the store's log: its state (txids, segments, poisoning, fsyncs), scans and live follow.
+    /// Never a writable log — writes go through the store, so its key directory sees every one.
+    /// </summary>
+    public KvLogView Log { get; }
 
     /// <summary>What opening found: the writer log's recovery report, or the read-only scan's.</summary>
-    public RecoveryReport RecoveryReport => _log?.RecoveryReport ?? _readOnlyReport;
+    public RecoveryReport RecoveryReport => Log.RecoveryReport;
+
+    /// <summary>True after a failed write, fsync or rotation: writes are refused until a reopen (always false read-only).</summary>
+    public bool IsPoisoned => _log?.IsPoisoned ?? false;
 
     /// <summary>Number of live keys.</summary>
-    public int Count
-    {
-        get
-        {
-            _keysLock.EnterReadLock();
-            try
-            {
-                return _keys.Count;
-            }
-            finally
-            {
-                _keysLock.ExitReadLock();
-            }
-        }
-    }
+    public int Count => _keys.Count;
 
     /// <summary>True when there are no live keys.</summary>
     public bool IsEmpty => Count == 0;
 
     /// <summary>Approximate memory held by the key directory, in bytes.</summary>
-    public long KeyDirectoryBytes
-    {
-        get
-        {
-            _keysLock.EnterReadLock();
-            try
-            {
-                return _keys.MemoryBytes;
-            }
-            finally
-            {
-                _keysLock.ExitReadLock();
-            }
-        }
-    }
+    public long KeyDirectoryBytes => _keys.MemoryBytes;
 
     /// <summary>
     /// Opens (creating when missing) the store in <paramref name="directory"/> as its writer: takes the lock,
@@ -99,11 +73,22 @@ public sealed class KvStore : IDisposable
     /// <exception cref="CorruptRecordException">Damage recovery does not tolerate.</exception>
     public static KvStore Open(string directory, KvStoreOptions? options = null)
     {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
         options ??= new KvStoreOptions();
-        var projection = new Projection();
-        var log = RecordLog.Open(directory, options.Log, projection);
-        projection.Keys.TrimExcess();
-        return new KvStore(log.Directory, log, projection.Keys, log.RecoveryReport, options.ReadHandleCapacity);
+        var keys = new KeyProjection(Path.GetFullPath(directory));
+        RecordLog log;
+        try
+        {
+            log = RecordLog.Open(directory, options.Log, keys);
+        }
+        catch
+        {
+            keys.Dispose();
+            throw;
+        }
+
+        keys.TrimExcess();
+        return new KvStore(log.Directory, log, keys, new KvLogView(log.Directory, log), options.ReadHandleCapacity);
     }
 
     /// <summary>
@@ -117,37 +102,32 @@ public sealed class KvStore : IDisposable
     public static KvStore OpenReadOnly(string directory)
     {
         var reader = RecordLogReader.Open(directory);
-        var projection = new Projection();
-        using var scanner = new LogScanner(reader.Directory, reader.Segments);
-        while (scanner.MoveNext())
+        var keys = new KeyProjection(reader.Directory);
+        RecoveryReport report;
+        try
         {
-            projection.Visit(scanner);
+            report = reader.Replay(keys);
+        }
+        catch
+        {
+            keys.Dispose();
+            throw;
         }
 
-        projection.Keys.TrimExcess();
-        return new KvStore(reader.Directory, null, projection.Keys, scanner.Report, ReadHandlePool.DefaultCapacity);
+        keys.TrimExcess();
+        uint lastSegment = reader.Segments.Count > 0 ? reader.Segments[^1] : 0;
+        return new KvStore(reader.Directory, null, keys, new KvLogView(reader.Directory, report, lastSegment), ReadHandlePool.DefaultCapacity);
     }
 
     /// <summary>Whether <paramref name="key"/> is live (no I/O).</summary>
     /// <param name="key">The key.</param>
     /// <returns>True when the key has a value.</returns>
-    public bool ContainsKey(ReadOnlySpan<byte> key)
-    {
-        _keysLock.EnterReadLock();
-        try
-        {
-            return _keys.ContainsKey(key);
-        }
-        finally
-        {
-            _keysLock.ExitReadLock();
-        }
-    }
+    public bool ContainsKey(ReadOnlySpan<byte> key) => _keys.ContainsKey(key);
 
     /// <summary>Where the latest Put of <paramref name="key"/> is, or null when the key is not live (no I/O).</summary>
     /// <param name="key">The key.</param>
     /// <returns>The location, or null.</returns>
-    public RecordRef? RefOf(ReadOnlySpan<byte> key) => TryRef(key, out var r) ? r : null;
+    public RecordRef? RefOf(ReadOnlySpan<byte> key) => _keys.TryGet(key, out var r) ? r : null;
 
     /// <summary>
     /// Reads the value of <paramref name="key"/>: one positional read of exactly its frame, with length,
@@ -158,7 +138,7 @@ public sealed class KvStore : IDisposable
     /// <exception cref="CorruptRecordException">The frame on disk no longer verifies.</exception>
     public byte[]? Get(ReadOnlySpan<byte> key)
     {
-        if (!TryRef(key, out var location))
+        if (!_keys.TryGet(key, out var location))
         {
             KvTelemetry.Read(Directory, hit: false);
             return null;
@@ -179,7 +159,7 @@ public sealed class KvStore : IDisposable
     public bool TryGet(ReadOnlySpan<byte> key, System.Buffers.IBufferWriter<byte> destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        if (!TryRef(key, out var location))
+        if (!_keys.TryGet(key, out var location))
         {
             KvTelemetry.Read(Directory, hit: false);
             return false;
@@ -202,24 +182,7 @@ public sealed class KvStore : IDisposable
 
     /// <summary>The live keys, in no particular order (no I/O).</summary>
     /// <returns>Copies of the keys.</returns>
-    public IReadOnlyList<byte[]> Keys()
-    {
-        _keysLock.EnterReadLock();
-        try
-        {
-            var keys = new byte[_keys.Count][];
-            for (int i = 0; i < keys.Length; i++)
-            {
-                keys[i] = _keys.KeyAt(i).ToArray();
-            }
-
-            return keys;
-        }
-        finally
-        {
-            _keysLock.ExitReadLock();
-        }
-    }
+    public IReadOnlyList<byte[]> Keys() => _keys.Keys();
 
     /// <summary>Every live key with its value (each value read and verified), in no particular order.</summary>
     /// <returns>The pairs.</returns>
@@ -246,13 +209,7 @@ public sealed class KvStore : IDisposable
     /// <exception cref="RecordTooLargeException">The key or value exceeds the limits.</exception>
     /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
     /// <exception cref="InvalidOperationException">The store is read-only.</exception>
-    public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
-    {
-        var log = _log ?? throw ReadOnly();
-        var written = Write(log, RecordType.Put, key, value, out ulong txId);
-        KvTelemetry.Written(Directory, puts: 1, deletes: 0);
-        log.ApplyPolicy(txId, 1, written.Length);
-    }
+    public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => Writer.AppendRecord(RecordType.Put, key, value);
 
     /// <summary>
     /// Removes <paramref name="key"/>: always appends a Delete tombstone, even for an absent key. Durability as
@@ -261,13 +218,7 @@ public sealed class KvStore : IDisposable
     /// <param name="key">The key.</param>
     /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
     /// <exception cref="InvalidOperationException">The store is read-only.</exception>
-    public void Delete(ReadOnlySpan<byte> key)
-    {
-        var log = _log ?? throw ReadOnly();
-        var written = Write(log, RecordType.Delete, key, default, out ulong txId);
-        KvTelemetry.Written(Directory, puts: 0, deletes: 1);
-        log.ApplyPolicy(txId, 1, written.Length);
-    }
+    public void Delete(ReadOnlySpan<byte> key) => Writer.AppendRecord(RecordType.Delete, key, default);
 
     /// <summary>
     /// Asynchronous <see cref="Put"/>: the record is written before the first await (cancellation never
@@ -277,44 +228,29 @@ public sealed class KvStore : IDisposable
     /// <param name="value">The value.</param>
     /// <param name="cancellationToken">Cancels before the write, or stops the durability wait after it.</param>
     /// <returns>Completes per the durability policy.</returns>
-    public ValueTask PutAsync(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default)
-    {
-        var log = _log ?? throw ReadOnly();
-        cancellationToken.ThrowIfCancellationRequested();
-        var written = Write(log, RecordType.Put, key.Span, value.Span, out ulong txId);
-        KvTelemetry.Written(Directory, puts: 1, deletes: 0);
-        return log.AwaitPolicyAsync(txId, 1, written.Length, cancellationToken);
-    }
+    public ValueTask PutAsync(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) =>
+        WithoutResult(Writer.AppendRecordAsync(RecordType.Put, key, value, cancellationToken));
 
     /// <summary>Asynchronous <see cref="Delete"/>; see <see cref="PutAsync"/>.</summary>
     /// <param name="key">The key.</param>
     /// <param name="cancellationToken">Cancels before the write, or stops the durability wait after it.</param>
     /// <returns>Completes per the durability policy.</returns>
-    public ValueTask DeleteAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default)
-    {
-        var log = _log ?? throw ReadOnly();
-        cancellationToken.ThrowIfCancellationRequested();
-        var written = Write(log, RecordType.Delete, key.Span, default, out ulong txId);
-        KvTelemetry.Written(Directory, puts: 0, deletes: 1);
-        return log.AwaitPolicyAsync(txId, 1, written.Length, cancellationToken);
-    }
+    public ValueTask DeleteAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default) =>
+        WithoutResult(Writer.AppendRecordAsync(RecordType.Delete, key, default, cancellationToken));
 
     /// <summary>
     /// Applies every put and delete of <paramref name="batch"/> in order with one write system call
     /// (consecutive txids). If the write fails the store's log is poisoned and the key directory is unchanged;
-    /// a reopen shows a valid prefix of the batch (possibly empty).
+    /// a reopen shows a valid prefix of the batch (possibly empty). Readers see the batch whole or not at all.
     /// </summary>
     /// <param name="batch">The operations.</param>
     /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
     /// <exception cref="InvalidOperationException">The store is read-only.</exception>
     public void Apply(KvBatch batch)
     {
-        var log = _log ?? throw ReadOnly();
-        ulong last = ApplyCore(log, batch);
-        if (batch.Count > 0)
-        {
-            log.ApplyPolicy(last, batch.Count, batch.Records.Length);
-        }
+        var log = Writer;
+        ArgumentNullException.ThrowIfNull(batch);
+        log.AppendBatch(batch.Records);
     }
 
     /// <summary>Asynchronous <see cref="Apply"/>; see <see cref="PutAsync"/>.</summary>
@@ -323,82 +259,44 @@ public sealed class KvStore : IDisposable
     /// <returns>Completes per the durability policy.</returns>
     public ValueTask ApplyAsync(KvBatch batch, CancellationToken cancellationToken = default)
     {
-        var log = _log ?? throw ReadOnly();
-        cancellationToken.ThrowIfCancellationRequested();
-        ulong last = ApplyCore(log, batch);
-        return batch.Count == 0 ? ValueTask.CompletedTask : log.AwaitPolicyAsync(last, batch.Count, batch.Records.Length, cancellationToken);
-    }
-
-    /// <summary>Appends under the write gate and updates the key directory in log order.</summary>
-    private RecordRef Write(RecordLog log, RecordType type, ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, out ulong txId)
-    {
-        lock (_writeGate)
-        {
-            var written = log.AppendRecordCore(type, key, value, out txId);
-            _keysLock.EnterWriteLock();
-            try
-            {
-                if (type == RecordType.Put)
-                {
-                    _keys.Set(key, written);
-                }
-                else
-                {
-                    _keys.Remove(key);
-                }
-            }
-            finally
-            {
-                _keysLock.ExitWriteLock();
-            }
-
-            return written;
-        }
-    }
-
-    private ulong ApplyCore(RecordLog log, KvBatch batch)
-    {
+        var log = Writer;
         ArgumentNullException.ThrowIfNull(batch);
-        var records = batch.Records;
-        int puts = 0;
-        ulong first;
-        lock (_writeGate)
+        return WithoutResult(log.AppendBatchAsync(batch.Records, cancellationToken));
+    }
+
+    /// <summary>
+    /// Seals the active segment (fsyncs it) and starts a new one; see <see cref="RecordLog.Rotate"/>.
+    /// </summary>
+    /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
+    /// <exception cref="DataWalException">A step failed (the store's log is now poisoned).</exception>
+    /// <exception cref="InvalidOperationException">The store is read-only.</exception>
+    public void Rotate() => Writer.Rotate();
+
+    /// <summary>The writer log; the key directory follows it as its observer, so a write cannot bypass it.</summary>
+    private RecordLog Writer => _log ?? throw ReadOnly();
+
+    /// <summary>An append's durability wait without its result, allocation-free when it already completed.</summary>
+    private static ValueTask WithoutResult<T>(ValueTask<T> pending)
+    {
+        if (pending.IsCompletedSuccessfully)
         {
-            first = log.AppendBatchCore(records);
-            _keysLock.EnterWriteLock();
-            try
-            {
-                for (int i = 0; i < records.Count; i++)
-                {
-                    if (records.TypeAt(i) == RecordType.Put)
-                    {
-                        _keys.Set(records.KeyAt(i), records.RefAt(i));
-                        puts++;
-                    }
-                    else
-                    {
-                        _keys.Remove(records.KeyAt(i));
-                    }
-                }
-            }
-            finally
-            {
-                _keysLock.ExitWriteLock();
-            }
+            pending.GetAwaiter().GetResult();   // consume it: the source may be pooled
+            return ValueTask.CompletedTask;
         }
 
-        KvTelemetry.Written(Directory, puts, records.Count - puts);
-        return first + (ulong)Math.Max(records.Count - 1, 0);
+        return Await(pending);
+
+        static async ValueTask Await(ValueTask<T> pending) => await pending.ConfigureAwait(false);
     }
 
     /// <summary>Makes every write so far durable (see <see cref="RecordLog.Fsync"/>).</summary>
     /// <exception cref="InvalidOperationException">The store is read-only.</exception>
-    public void Fsync() => (_log ?? throw ReadOnly()).Fsync();
+    public void Fsync() => Writer.Fsync();
 
     /// <summary>Asynchronous <see cref="Fsync"/>, shared with concurrent callers (group commit).</summary>
     /// <param name="cancellationToken">Stops waiting (the writes stay; they may just not be durable yet).</param>
     /// <returns>Completes once every write before the call is durable.</returns>
-    public ValueTask FsyncAsync(CancellationToken cancellationToken = default) => (_log ?? throw ReadOnly()).FsyncAsync(cancellationToken);
+    public ValueTask FsyncAsync(CancellationToken cancellationToken = default) => Writer.FsyncAsync(cancellationToken);
 
     /// <summary>
     /// Writes the live key set into a fresh log in <paramref name="outDirectory"/>: one Put per live key in
@@ -466,7 +364,10 @@ public sealed class KvStore : IDisposable
         }
     }
 
-    /// <summary>Releases the writer lock (if any) and the read handles. Nothing is fsynced implicitly.</summary>
+    /// <summary>
+    /// Releases the writer lock (if any) and the read handles. Under <see cref="DurabilityMode.Manual"/> nothing is
+    /// fsynced implicitly; under the other modes the log runs a last fsync first (see <see cref="RecordLog.Dispose"/>).
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -476,28 +377,11 @@ public sealed class KvStore : IDisposable
 
         _pool.Dispose();
         _log?.Dispose();
-        _keysLock.Dispose();
+        _keys.Dispose();
     }
 
     /// <summary>A consistent copy of the live (key, location) pairs, optionally sorted bytewise by key.</summary>
-    internal List<(byte[] Key, RecordRef Ref)> Snapshot(bool sorted)
-    {
-        _keysLock.EnterReadLock();
-        try
-        {
-            var list = new List<(byte[], RecordRef)>(_keys.Count);
-            foreach (int i in sorted ? _keys.SortedOrder() : Enumerable.Range(0, _keys.Count))
-            {
-                list.Add((_keys.KeyAt(i).ToArray(), _keys.RefAt(i)));
-            }
-
-            return list;
-        }
-        finally
-        {
-            _keysLock.ExitReadLock();
-        }
-    }
+    internal List<(byte[] Key, RecordRef Ref)> Snapshot(bool sorted) => _keys.Snapshot(sorted);
 
     /// <summary>
     /// Reads and verifies the value of each snapshotted pair in order, one frame buffer for all of them,
@@ -529,37 +413,5 @@ public sealed class KvStore : IDisposable
     /// <summary>Receives one live pair from <see cref="ReadValues"/>.</summary>
     internal delegate void ValueVisitor(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, RecordRef location);
 
-    private bool TryRef(ReadOnlySpan<byte> key, out RecordRef location)
-    {
-        _keysLock.EnterReadLock();
-        try
-        {
-            return _keys.TryGet(key, out location);
-        }
-        finally
-        {
-            _keysLock.ExitReadLock();
-        }
-    }
-
     private static InvalidOperationException ReadOnly() => new("datawal: the store was opened read-only; writes need KvStore.Open");
-
-    /// <summary>Applies frames in physical order: Put sets, Delete removes, Raw is invisible.</summary>
-    private sealed class Projection : IFrameVisitor
-    {
-        public KeyDirectory Keys { get; } = new();
-
-        public void Visit(LogScanner frame)
-        {
-            switch (frame.Type)
-            {
-                case RecordType.Put:
-                    Keys.Set(frame.Key, frame.Ref);
-                    break;
-                case RecordType.Delete:
-                    Keys.Remove(frame.Key);
-                    break;
-            }
-        }
-    }
 }

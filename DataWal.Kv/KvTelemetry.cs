@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using DataWal.Core;
 
 namespace DataWal.Kv;
 
@@ -10,36 +9,40 @@ namespace DataWal.Kv;
 /// </summary>
 internal static class KvTelemetry
 {
-    private static readonly Meter Meter = new(DataWalDiagnostics.KvMeterName, typeof(KvTelemetry).Assembly.GetName().Version?.ToString());
+    // The same buckets as the log's long operations (recovery), so dashboards can put them side by side.
+    private static readonly double[] LongOperationBuckets =
+        [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+    private static readonly Meter Meter = new(KvDiagnostics.MeterName, typeof(KvTelemetry).Assembly.GetName().Version?.ToString());
 
     private static readonly Counter<long> Operations = Meter.CreateCounter<long>(
-        DataWalDiagnostics.KvOperations, "{operation}", "Puts, deletes (each one of a batch counts) and gets (hit or miss).");
+        KvDiagnostics.Operations, "{operation}", "Puts, deletes (each one of a batch counts) and gets (hit or miss).");
 
     private static readonly Counter<long> CompactionRecords = Meter.CreateCounter<long>(
-        DataWalDiagnostics.KvCompactionRecords, "{record}", "Records written by completed compactions.");
+        KvDiagnostics.CompactionRecords, "{record}", "Records written by completed compactions.");
 
     private static readonly Counter<long> CompactionBytes = Meter.CreateCounter<long>(
-        DataWalDiagnostics.KvCompactionBytes, "By", "Frame bytes written by completed compactions.");
+        KvDiagnostics.CompactionBytes, "By", "Frame bytes written by completed compactions.");
 
     private static readonly Histogram<double> CompactionDuration = Meter.CreateHistogram(
-        DataWalDiagnostics.KvCompactionDuration, "s", "Duration of completed compactions.", tags: null,
-        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LogTelemetry.LongOperationBuckets });
+        KvDiagnostics.CompactionDuration, "s", "Duration of completed compactions.", tags: null,
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LongOperationBuckets });
 
     private static readonly Counter<long> ExportRecords = Meter.CreateCounter<long>(
-        DataWalDiagnostics.KvExportRecords, "{record}", "Lines (live pairs) written by completed JSONL exports.");
+        KvDiagnostics.ExportRecords, "{record}", "Lines (live pairs) written by completed JSONL exports.");
 
     private static readonly Counter<long> ExportBytes = Meter.CreateCounter<long>(
-        DataWalDiagnostics.KvExportBytes, "By", "Bytes of the files written by completed JSONL exports.");
+        KvDiagnostics.ExportBytes, "By", "Bytes of the files written by completed JSONL exports.");
 
     private static readonly Histogram<double> ExportDuration = Meter.CreateHistogram(
-        DataWalDiagnostics.KvExportDuration, "s", "Duration of completed JSONL exports.", tags: null,
-        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LogTelemetry.LongOperationBuckets });
+        KvDiagnostics.ExportDuration, "s", "Duration of completed JSONL exports.", tags: null,
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LongOperationBuckets });
 
-    private static KeyValuePair<string, object?> Put => new(DataWalDiagnostics.KvOperationTag, "put");
+    private static KeyValuePair<string, object?> Put => new(KvDiagnostics.OperationTag, "put");
 
-    private static KeyValuePair<string, object?> Delete => new(DataWalDiagnostics.KvOperationTag, "delete");
+    private static KeyValuePair<string, object?> Delete => new(KvDiagnostics.OperationTag, "delete");
 
-    private static KeyValuePair<string, object?> Get => new(DataWalDiagnostics.KvOperationTag, "get");
+    private static KeyValuePair<string, object?> Get => new(KvDiagnostics.OperationTag, "get");
 
     /// <summary><paramref name="puts"/> puts and <paramref name="deletes"/> deletes were written to the store's log.</summary>
     public static void Written(string directory, int puts, int deletes)
@@ -51,12 +54,12 @@ internal static class KvTelemetry
 
         if (puts > 0)
         {
-            Operations.Add(puts, LogTelemetry.Directory(directory), Put);
+            Operations.Add(puts, DirectoryTag(directory), Put);
         }
 
         if (deletes > 0)
         {
-            Operations.Add(deletes, LogTelemetry.Directory(directory), Delete);
+            Operations.Add(deletes, DirectoryTag(directory), Delete);
         }
     }
 
@@ -65,7 +68,7 @@ internal static class KvTelemetry
     {
         if (Operations.Enabled)
         {
-            Operations.Add(1, LogTelemetry.Directory(directory), Get, new KeyValuePair<string, object?>(DataWalDiagnostics.KvResultTag, hit ? "hit" : "miss"));
+            Operations.Add(1, DirectoryTag(directory), Get, new KeyValuePair<string, object?>(KvDiagnostics.ResultTag, hit ? "hit" : "miss"));
         }
     }
 
@@ -74,20 +77,20 @@ internal static class KvTelemetry
     {
         if (CompactionRecords.Enabled)
         {
-            CompactionRecords.Add(stats.RecordsWritten, LogTelemetry.Directory(directory));
+            CompactionRecords.Add(stats.RecordsWritten, DirectoryTag(directory));
         }
 
         if (CompactionBytes.Enabled)
         {
-            CompactionBytes.Add(stats.BytesWritten, LogTelemetry.Directory(directory));
+            CompactionBytes.Add(stats.BytesWritten, DirectoryTag(directory));
         }
 
         if (CompactionDuration.Enabled)
         {
-            CompactionDuration.Record(elapsed.TotalSeconds, LogTelemetry.Directory(directory));
+            CompactionDuration.Record(elapsed.TotalSeconds, DirectoryTag(directory));
         }
 
-        var events = DataWalEventSource.Log;
+        var events = KvEventSource.Log;
         if (events.IsEnabled())
         {
             events.CompactionCompleted(directory, target, stats.RecordsWritten, stats.BytesWritten, elapsed.TotalMilliseconds);
@@ -99,23 +102,25 @@ internal static class KvTelemetry
     {
         if (ExportRecords.Enabled)
         {
-            ExportRecords.Add(records, LogTelemetry.Directory(directory));
+            ExportRecords.Add(records, DirectoryTag(directory));
         }
 
         if (ExportBytes.Enabled)
         {
-            ExportBytes.Add(bytes, LogTelemetry.Directory(directory));
+            ExportBytes.Add(bytes, DirectoryTag(directory));
         }
 
         if (ExportDuration.Enabled)
         {
-            ExportDuration.Record(elapsed.TotalSeconds, LogTelemetry.Directory(directory));
+            ExportDuration.Record(elapsed.TotalSeconds, DirectoryTag(directory));
         }
 
-        var events = DataWalEventSource.Log;
+        var events = KvEventSource.Log;
         if (events.IsEnabled())
         {
             events.ExportCompleted(directory, path, records, bytes, elapsed.TotalMilliseconds);
         }
     }
+
+    private static KeyValuePair<string, object?> DirectoryTag(string directory) => new(KvDiagnostics.DirectoryTag, directory);
 }

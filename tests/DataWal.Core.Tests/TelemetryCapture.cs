@@ -12,6 +12,11 @@ namespace TestSupport;
 /// <summary>A listener on every DataWal instrument whose callback only counts (it allocates nothing).</summary>
 internal static class CountingListener
 {
+    // The key/value store's names (KvDiagnostics): spelled out because this file is compiled into the Core tests
+    // too, which do not reference DataWal.Kv.
+    internal const string KvMeterName = "DataWal.Kv";
+    internal const string KvEventSourceName = "DataWal.Kv";
+
     private static long s_measurements;
 
     public static long Measurements => Interlocked.Read(ref s_measurements);
@@ -19,7 +24,7 @@ internal static class CountingListener
     /// <summary>Enables the instruments of DataWal's two meters and nothing else.</summary>
     public static void EnableDataWal(Instrument instrument, MeterListener listener)
     {
-        if (instrument.Meter.Name is DataWalDiagnostics.MeterName or DataWalDiagnostics.KvMeterName)
+        if (instrument.Meter.Name is DataWalDiagnostics.MeterName or KvMeterName)
         {
             listener.EnableMeasurementEvents(instrument);
         }
@@ -97,7 +102,7 @@ internal sealed class MetricsCapture : IDisposable
     }
 }
 
-/// <summary>Collects the DataWal event source's events whose first payload (the directory) is one directory.</summary>
+/// <summary>Collects the DataWal event sources' events whose first payload (the directory) is one directory.</summary>
 internal sealed class EventCapture : EventListener
 {
     private readonly ConcurrentQueue<EventWrittenEventArgs> _events = new();
@@ -116,7 +121,7 @@ internal sealed class EventCapture : EventListener
 
     protected override void OnEventSourceCreated(EventSource eventSource)
     {
-        if (eventSource.Name == DataWalDiagnostics.EventSourceName)
+        if (eventSource.Name is DataWalDiagnostics.EventSourceName or CountingListener.KvEventSourceName)
         {
             EnableEvents(eventSource, EventLevel.Verbose);
         }

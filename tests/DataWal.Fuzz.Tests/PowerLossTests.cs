@@ -159,7 +159,7 @@ public class PowerLossTests
 
                 if (i % 30 == 29)
                 {
-                    store.Log.Rotate();
+                    store.Rotate();
                     acks.Add((appended.Count - 1, recorder.OpCount));
                 }
             }

@@ -104,7 +104,7 @@ public class ConcurrencyTests
 
                     if (w == 0 && op % 3000 == 2999)
                     {
-                        store.Log.Rotate();
+                        store.Rotate();
                     }
                 }
             }
@@ -200,7 +200,7 @@ public class ConcurrencyTests
             for (int k = 0; k < segments; k++)
             {
                 writer.Put(KeyOf(k), MakeValue(k, 1));
-                writer.Log.Rotate();
+                writer.Rotate();
             }
         }
 
@@ -321,7 +321,7 @@ public class ConcurrencyTests
                     store.Put(KeyOf(k), MakeValue(k, version));
                     if (i % 5000 == 4999)
                     {
-                        store.Log.Rotate();
+                        store.Rotate();
                     }
                 }
             }

@@ -185,7 +185,7 @@ public class ExportTests
         using var dir = new TempDir();
         using var kv = KvStore.Open(dir["src"]);
         kv.Put("a"u8, "1"u8);
-        kv.Log.Rotate();
+        kv.Rotate();
         kv.Put("b"u8, "2"u8);
         kv.Delete("a"u8);
         kv.Fsync();

@@ -18,9 +18,13 @@ public class FollowChangesTests
     public async Task Feed_yields_existing_then_live_puts_and_deletes_and_skips_raw_records()
     {
         using var dir = new TempDir();
+        using (var log = RecordLog.Open(dir.Path))
+        {
+            log.AppendRecord(RecordType.Put, B("a"), B("1"));
+            log.Append(B("raw, not a change"));
+        }
+
         using var store = KvStore.Open(dir.Path);
-        store.Put(B("a"), B("1"));
-        store.Log.Append(B("raw, not a change"));
         store.Delete(B("a"));
 
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
@@ -39,7 +43,7 @@ public class FollowChangesTests
 
         await Task.Delay(100);
         await store.PutAsync(B("b"), B("2"));
-        store.Log.Rotate();
+        store.Rotate();
         store.Put(B("c"), B("3"));
         await follow.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.That(seen, Is.EqualTo(new[] { "Put a=1", "Delete a=", "Put b=2", "Put c=3" }));

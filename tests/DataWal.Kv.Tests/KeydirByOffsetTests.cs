@@ -104,9 +104,9 @@ public class KeydirByOffsetTests
         using (var kv = KvStore.Open(store))
         {
             kv.Put("s1"u8, "in segment 1"u8);
-            kv.Log.Rotate();
+            kv.Rotate();
             kv.Put("s2"u8, "in segment 2"u8);
-            kv.Log.Rotate();
+            kv.Rotate();
             kv.Put("s3"u8, "in segment 3"u8);
 
             Assert.That(kv.RefOf("s1"u8)!.Value.Segment, Is.EqualTo(1u));
@@ -175,7 +175,7 @@ public class KeydirByOffsetTests
                 writer.Put(B($"k{i:D2}"), B($"v{i}"));
                 if (i < segments - 1)
                 {
-                    writer.Log.Rotate();
+                    writer.Rotate();
                 }
             }
 

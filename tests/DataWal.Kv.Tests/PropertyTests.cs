@@ -204,7 +204,7 @@ public class PropertyTests
                     Reopen();
                     break;
                 case RotateOp:
-                    Store.Log.Rotate();
+                    Store.Rotate();
                     break;
             }
         }

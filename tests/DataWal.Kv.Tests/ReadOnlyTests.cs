@@ -87,7 +87,14 @@ public class ReadOnlyTests
             Assert.Throws<InvalidOperationException>(() => ro.Put("k"u8, "w"u8));
             Assert.Throws<InvalidOperationException>(() => ro.Delete("k"u8));
             Assert.Throws<InvalidOperationException>(() => ro.Fsync());
-            Assert.Throws<InvalidOperationException>(() => _ = ro.Log);
+            Assert.Throws<InvalidOperationException>(() => ro.Rotate());
+            Assert.Throws<InvalidOperationException>(() => ro.Apply(new KvBatch()));
+
+            // The log view reads; it never writes (there is nothing on it to write with).
+            Assert.That(ro.Log.IsPoisoned, Is.False);
+            Assert.That(ro.Log.NextTxId, Is.EqualTo(2UL));
+            Assert.That(ro.Log.ActiveSegment, Is.EqualTo(1u));
+            Assert.That(ro.Log.Scan().Select(r => r.TxId), Is.EqualTo(new[] { 1UL }));
             Assert.That(S(ro.Get("k"u8)), Is.EqualTo("v"));
             Assert.That(ro.Count, Is.EqualTo(1));
         }
@@ -142,7 +149,7 @@ public class ReadOnlyTests
             writer.Put(B($"k{i:D2}"), B($"v{i}"));
             if (i % 7 == 6)
             {
-                writer.Log.Rotate();
+                writer.Rotate();
             }
         }
 
@@ -158,7 +165,7 @@ public class ReadOnlyTests
         using (var kv = KvStore.Open(dir.Path))
         {
             kv.Put("a"u8, "1"u8);
-            kv.Log.Rotate();
+            kv.Rotate();
             kv.Put("b"u8, "2"u8);
         }
 

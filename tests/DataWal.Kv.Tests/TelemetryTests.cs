@@ -16,9 +16,9 @@ namespace DataWal.Kv.Tests;
 /// </summary>
 public class TelemetryTests
 {
-    private static (string, string) Op(string operation) => (DataWalDiagnostics.KvOperationTag, operation);
+    private static (string, string) Op(string operation) => (KvDiagnostics.OperationTag, operation);
 
-    private static (string, string) Result(string result) => (DataWalDiagnostics.KvResultTag, result);
+    private static (string, string) Result(string result) => (KvDiagnostics.ResultTag, result);
 
     [Test]
     public void Puts_deletes_and_gets_are_counted_once_each_with_their_tags()
@@ -43,13 +43,13 @@ public class TelemetryTests
         _ = kv.ContainsKey(B("a"));
         _ = kv.RefOf(B("a"));
 
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvOperations, Op("put")), Is.EqualTo(4));
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvOperations, Op("delete")), Is.EqualTo(3), "a delete of an absent key still writes a tombstone");
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvOperations, Op("get"), Result("hit")), Is.EqualTo(2));
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvOperations, Op("get"), Result("miss")), Is.EqualTo(3));
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvOperations), Is.EqualTo(12), "ContainsKey and RefOf are not gets");
+        Assert.That(metrics.Sum(KvDiagnostics.Operations, Op("put")), Is.EqualTo(4));
+        Assert.That(metrics.Sum(KvDiagnostics.Operations, Op("delete")), Is.EqualTo(3), "a delete of an absent key still writes a tombstone");
+        Assert.That(metrics.Sum(KvDiagnostics.Operations, Op("get"), Result("hit")), Is.EqualTo(2));
+        Assert.That(metrics.Sum(KvDiagnostics.Operations, Op("get"), Result("miss")), Is.EqualTo(3));
+        Assert.That(metrics.Sum(KvDiagnostics.Operations), Is.EqualTo(12), "ContainsKey and RefOf are not gets");
         Assert.That(
-            metrics.All.Where(m => m.Instrument == DataWalDiagnostics.KvOperations && m.Tags[DataWalDiagnostics.KvOperationTag] != "get").Select(m => m.Tags.ContainsKey(DataWalDiagnostics.KvResultTag)),
+            metrics.All.Where(m => m.Instrument == KvDiagnostics.Operations && m.Tags[KvDiagnostics.OperationTag] != "get").Select(m => m.Tags.ContainsKey(KvDiagnostics.ResultTag)),
             Is.All.False,
             "only gets carry a result");
     }
@@ -68,16 +68,16 @@ public class TelemetryTests
         batch.Delete(B("x"));
 
         kv.Apply(batch);
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvOperations, Op("put")), Is.EqualTo(3));
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvOperations, Op("delete")), Is.EqualTo(2));
+        Assert.That(metrics.Sum(KvDiagnostics.Operations, Op("put")), Is.EqualTo(3));
+        Assert.That(metrics.Sum(KvDiagnostics.Operations, Op("delete")), Is.EqualTo(2));
 
         kv.ApplyAsync(batch).AsTask().GetAwaiter().GetResult();
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvOperations, Op("put")), Is.EqualTo(6));
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvOperations, Op("delete")), Is.EqualTo(4));
+        Assert.That(metrics.Sum(KvDiagnostics.Operations, Op("put")), Is.EqualTo(6));
+        Assert.That(metrics.Sum(KvDiagnostics.Operations, Op("delete")), Is.EqualTo(4));
 
         using var empty = new KvBatch();
         kv.Apply(empty);
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvOperations), Is.EqualTo(10));
+        Assert.That(metrics.Sum(KvDiagnostics.Operations), Is.EqualTo(10));
         Assert.That(metrics.Sum(DataWalDiagnostics.LogAppendedRecords), Is.EqualTo(10), "the log under the store counts the same records");
         Assert.That(metrics.Count(DataWalDiagnostics.LogAppendedRecords), Is.EqualTo(2), "one write per batch");
     }
@@ -95,8 +95,8 @@ public class TelemetryTests
         using var ro = KvStore.OpenReadOnly(dir.Path);
         _ = ro.Get(B("k"));
         _ = ro.Get(B("nope"));
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvOperations, Op("get"), Result("hit")), Is.EqualTo(1));
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvOperations, Op("get"), Result("miss")), Is.EqualTo(1));
+        Assert.That(metrics.Sum(KvDiagnostics.Operations, Op("get"), Result("hit")), Is.EqualTo(1));
+        Assert.That(metrics.Sum(KvDiagnostics.Operations, Op("get"), Result("miss")), Is.EqualTo(1));
         Assert.That(metrics.Count(DataWalDiagnostics.LogRecoveredRecords), Is.Zero, "a read-only open is not a writer recovery");
     }
 
@@ -115,18 +115,18 @@ public class TelemetryTests
         using var metrics = new MetricsCapture(store);
         var stats = kv.CompactTo(dir["out1"]);
         Assert.That(stats.RecordsWritten, Is.EqualTo(11));
-        Assert.That(metrics.Values(DataWalDiagnostics.KvCompactionRecords), Is.EqualTo(new double[] { stats.RecordsWritten }));
-        Assert.That(metrics.Values(DataWalDiagnostics.KvCompactionBytes), Is.EqualTo(new double[] { stats.BytesWritten }));
+        Assert.That(metrics.Values(KvDiagnostics.CompactionRecords), Is.EqualTo(new double[] { stats.RecordsWritten }));
+        Assert.That(metrics.Values(KvDiagnostics.CompactionBytes), Is.EqualTo(new double[] { stats.BytesWritten }));
         Assert.That(stats.BytesWritten, Is.EqualTo(new FileInfo(Seg(dir["out1"], 1)).Length));
-        Assert.That(metrics.Values(DataWalDiagnostics.KvCompactionDuration), Has.Count.EqualTo(1).And.All.GreaterThanOrEqualTo(0));
+        Assert.That(metrics.Values(KvDiagnostics.CompactionDuration), Has.Count.EqualTo(1).And.All.GreaterThanOrEqualTo(0));
 
         var again = kv.CompactToAsync(dir["out2"]).GetAwaiter().GetResult();
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvCompactionRecords), Is.EqualTo(stats.RecordsWritten + again.RecordsWritten));
-        Assert.That(metrics.Sum(DataWalDiagnostics.KvCompactionBytes), Is.EqualTo(stats.BytesWritten + again.BytesWritten));
-        Assert.That(metrics.Count(DataWalDiagnostics.KvCompactionDuration), Is.EqualTo(2));
+        Assert.That(metrics.Sum(KvDiagnostics.CompactionRecords), Is.EqualTo(stats.RecordsWritten + again.RecordsWritten));
+        Assert.That(metrics.Sum(KvDiagnostics.CompactionBytes), Is.EqualTo(stats.BytesWritten + again.BytesWritten));
+        Assert.That(metrics.Count(KvDiagnostics.CompactionDuration), Is.EqualTo(2));
 
         Assert.Throws<DataWalException>(() => kv.CompactTo(dir["out2"]));
-        Assert.That(metrics.Count(DataWalDiagnostics.KvCompactionRecords), Is.EqualTo(2), "a refused compaction records nothing");
+        Assert.That(metrics.Count(KvDiagnostics.CompactionRecords), Is.EqualTo(2), "a refused compaction records nothing");
         Assert.That(metrics.Count(DataWalDiagnostics.LogAppendedRecords), Is.Zero, "the target's own writes are tagged with the target");
     }
 
@@ -138,8 +138,8 @@ public class TelemetryTests
         using var kv = KvStore.Open(store);
         using var metrics = new MetricsCapture(store);
         kv.ExportJsonl(dir["empty.jsonl"]);
-        Assert.That(metrics.Values(DataWalDiagnostics.KvExportRecords), Is.EqualTo(new double[] { 0 }));
-        Assert.That(metrics.Values(DataWalDiagnostics.KvExportBytes), Is.EqualTo(new double[] { 0 }));
+        Assert.That(metrics.Values(KvDiagnostics.ExportRecords), Is.EqualTo(new double[] { 0 }));
+        Assert.That(metrics.Values(KvDiagnostics.ExportBytes), Is.EqualTo(new double[] { 0 }));
 
         for (int i = 0; i < 9; i++)
         {
@@ -150,9 +150,9 @@ public class TelemetryTests
         kv.ExportJsonlAsync(dir["sub/b.jsonl"]).GetAwaiter().GetResult();
         long length = new FileInfo(dir["a.jsonl"]).Length;
         Assert.That(new FileInfo(dir["sub/b.jsonl"]).Length, Is.EqualTo(length));
-        Assert.That(metrics.Values(DataWalDiagnostics.KvExportRecords), Is.EqualTo(new double[] { 0, 9, 9 }));
-        Assert.That(metrics.Values(DataWalDiagnostics.KvExportBytes), Is.EqualTo(new double[] { 0, length, length }));
-        Assert.That(metrics.Values(DataWalDiagnostics.KvExportDuration), Has.Count.EqualTo(3).And.All.GreaterThanOrEqualTo(0));
+        Assert.That(metrics.Values(KvDiagnostics.ExportRecords), Is.EqualTo(new double[] { 0, 9, 9 }));
+        Assert.That(metrics.Values(KvDiagnostics.ExportBytes), Is.EqualTo(new double[] { 0, length, length }));
+        Assert.That(metrics.Values(KvDiagnostics.ExportDuration), Has.Count.EqualTo(3).And.All.GreaterThanOrEqualTo(0));
     }
 
     [Test]
@@ -170,12 +170,14 @@ public class TelemetryTests
 
         Assert.That(events.Names, Is.EqualTo(new[] { "CompactionCompleted", "ExportCompleted" }));
         var compacted = events.Single("CompactionCompleted");
+        Assert.That(compacted.EventSource.Name, Is.EqualTo(KvDiagnostics.EventSourceName), "the store's events are the store's, not the log's");
         Assert.That(compacted.EventId, Is.EqualTo(5));
         Assert.That(compacted.PayloadNames, Is.EqualTo(new[] { "directory", "target", "records", "bytes", "elapsedMilliseconds" }));
         Assert.That(compacted.Payload!.Take(4), Is.EqualTo(new object[] { store, dir["out"], 2L, stats.BytesWritten }));
         Assert.That(compacted.Payload![4], Is.TypeOf<double>().And.GreaterThanOrEqualTo(0.0));
 
         var exported = events.Single("ExportCompleted");
+        Assert.That(exported.EventSource.Name, Is.EqualTo(KvDiagnostics.EventSourceName));
         Assert.That(exported.EventId, Is.EqualTo(6));
         Assert.That(exported.PayloadNames, Is.EqualTo(new[] { "directory", "path", "records", "bytes", "elapsedMilliseconds" }));
         Assert.That(exported.Payload!.Take(4), Is.EqualTo(new object[] { store, dir["x.jsonl"], 2L, new FileInfo(dir["x.jsonl"]).Length }));
@@ -195,7 +197,7 @@ public class TelemetryTests
         {
             InstrumentPublished = (instrument, _) =>
             {
-                if (instrument.Meter.Name == DataWalDiagnostics.KvMeterName)
+                if (instrument.Meter.Name == KvDiagnostics.MeterName)
                 {
                     found[instrument.Name] = instrument;
                 }
@@ -205,13 +207,13 @@ public class TelemetryTests
 
         var expected = new (string Name, Type Type, string Unit)[]
         {
-            (DataWalDiagnostics.KvOperations, typeof(Counter<long>), "{operation}"),
-            (DataWalDiagnostics.KvCompactionRecords, typeof(Counter<long>), "{record}"),
-            (DataWalDiagnostics.KvCompactionBytes, typeof(Counter<long>), "By"),
-            (DataWalDiagnostics.KvCompactionDuration, typeof(Histogram<double>), "s"),
-            (DataWalDiagnostics.KvExportRecords, typeof(Counter<long>), "{record}"),
-            (DataWalDiagnostics.KvExportBytes, typeof(Counter<long>), "By"),
-            (DataWalDiagnostics.KvExportDuration, typeof(Histogram<double>), "s"),
+            (KvDiagnostics.Operations, typeof(Counter<long>), "{operation}"),
+            (KvDiagnostics.CompactionRecords, typeof(Counter<long>), "{record}"),
+            (KvDiagnostics.CompactionBytes, typeof(Counter<long>), "By"),
+            (KvDiagnostics.CompactionDuration, typeof(Histogram<double>), "s"),
+            (KvDiagnostics.ExportRecords, typeof(Counter<long>), "{record}"),
+            (KvDiagnostics.ExportBytes, typeof(Counter<long>), "By"),
+            (KvDiagnostics.ExportDuration, typeof(Histogram<double>), "s"),
         };
         Assert.That(found.Keys, Is.EquivalentTo(expected.Select(e => e.Name)));
         foreach (var (name, type, unit) in expected)
@@ -221,7 +223,7 @@ public class TelemetryTests
             Assert.That(found[name].Description, Is.Not.Empty, name);
         }
 
-        Assert.That(found[DataWalDiagnostics.KvOperations].Meter.Version, Is.EqualTo(typeof(KvStore).Assembly.GetName().Version!.ToString()));
+        Assert.That(found[KvDiagnostics.Operations].Meter.Version, Is.EqualTo(typeof(KvStore).Assembly.GetName().Version!.ToString()));
     }
 
     [Test]

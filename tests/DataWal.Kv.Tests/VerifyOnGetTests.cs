@@ -64,7 +64,7 @@ public class VerifyOnGetTests
         using var dir = new TempDir();
         using var kv = KvStore.Open(dir.Path);
         kv.Put("old"u8, "sealed value"u8);
-        kv.Log.Rotate();
+        kv.Rotate();
         kv.Put("new"u8, "active value"u8);
         var at = kv.RefOf("old"u8)!.Value;
         FlipByte(Seg(dir.Path, 1), (long)at.Offset + WireFormat.HeaderLength + 3 + 2);

@@ -55,7 +55,7 @@ public class FailingSyscallSweepTests
 
                     if (i == 6)
                     {
-                        kv.Log.Rotate();
+                        kv.Rotate();
                     }
                 }
 

@@ -28,7 +28,7 @@ internal static class KvScenarios
             kv.Put(key, Value(key));
             if (rotateEvery > 0 && (i + 1) % rotateEvery == 0)
             {
-                kv.Log.Rotate();
+                kv.Rotate();
             }
 
             if ((i + 1) % 100 == 0)

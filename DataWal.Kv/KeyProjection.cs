@@ -1,0 +1,168 @@
+using DataWal.Core;
+
+namespace DataWal.Kv;
+
+/// <summary>
+/// The store's view of its log: every key mapped to the location of its latest Put (Put sets, Delete removes,
+/// Raw is invisible). A writer's log keeps it in step through <see cref="IRecordLogObserver"/>: recovery feeds
+/// it frame by frame at open, then the log calls <see cref="OnAppended"/> under its write gate after each
+/// write — so the key directory follows the log's exact order, and a write is visible to gets before its
+/// append returns.
+/// </summary>
+/// <remarks>
+/// Lock order: the log's gate, then <see cref="_lock"/> (taken for writing only inside <see cref="OnAppended"/>).
+/// Readers take <see cref="_lock"/> for reading and never call into the log while holding it.
+/// </remarks>
+internal sealed class KeyProjection : IRecordLogObserver, IDisposable
+{
+    private readonly KeyDirectory _keys = new();
+    private readonly ReaderWriterLockSlim _lock = new();
+    private readonly string _directory;
+
+    public KeyProjection(string directory) => _directory = directory;
+
+    /// <summary>Number of live keys.</summary>
+    public int Count
+    {
+        get
+        {
+            _lock.EnterReadLock();
+            try
+            {
+                return _keys.Count;
+            }
+            finally
+            {
+                _lock.ExitReadLock();
+            }
+        }
+    }
+
+    /// <summary>Approximate memory held by the key directory, in bytes.</summary>
+    public long MemoryBytes
+    {
+        get
+        {
+            _lock.EnterReadLock();
+            try
+            {
+                return _keys.MemoryBytes;
+            }
+            finally
+            {
+                _lock.ExitReadLock();
+            }
+        }
+    }
+
+    /// <summary>During an open only (one thread, nothing else sees the projection yet): applies one recovered frame.</summary>
+    public void Visit(LogFrame frame) => Apply(frame);
+
+    /// <summary>Under the log's gate: applies one append's frames at once, so a reader sees a batch whole or not at all.</summary>
+    public void OnAppended(AppendedFrames frames)
+    {
+        int puts = 0;
+        _lock.EnterWriteLock();
+        try
+        {
+            for (int i = 0; i < frames.Count; i++)
+            {
+                var frame = frames[i];
+                Apply(frame);
+                puts += frame.Type == RecordType.Put ? 1 : 0;
+            }
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+
+        KvTelemetry.Written(_directory, puts, frames.Count - puts);
+    }
+
+    /// <summary>After recovery: gives back what the key directory over-allocated while growing.</summary>
+    public void TrimExcess() => _keys.TrimExcess();
+
+    /// <summary>Whether <paramref name="key"/> is live.</summary>
+    public bool ContainsKey(ReadOnlySpan<byte> key)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            return _keys.ContainsKey(key);
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>Where the latest Put of <paramref name="key"/> is.</summary>
+    public bool TryGet(ReadOnlySpan<byte> key, out RecordRef location)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            return _keys.TryGet(key, out location);
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>Copies of the live keys, in no particular order.</summary>
+    public IReadOnlyList<byte[]> Keys()
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            var keys = new byte[_keys.Count][];
+            for (int i = 0; i < keys.Length; i++)
+            {
+                keys[i] = _keys.KeyAt(i).ToArray();
+            }
+
+            return keys;
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>A consistent copy of the live (key, location) pairs, optionally sorted bytewise by key.</summary>
+    public List<(byte[] Key, RecordRef Ref)> Snapshot(bool sorted)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            var list = new List<(byte[], RecordRef)>(_keys.Count);
+            foreach (int i in sorted ? _keys.SortedOrder() : Enumerable.Range(0, _keys.Count))
+            {
+                list.Add((_keys.KeyAt(i).ToArray(), _keys.RefAt(i)));
+            }
+
+            return list;
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    public void Dispose() => _lock.Dispose();
+
+    private void Apply(LogFrame frame)
+    {
+        switch (frame.Type)
+        {
+            case RecordType.Put:
+                _keys.Set(frame.Key, frame.Ref);
+                break;
+            case RecordType.Delete:
+                _keys.Remove(frame.Key);
+                break;
+        }
+    }
+}

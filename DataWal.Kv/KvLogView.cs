@@ -1,0 +1,98 @@
+using System.Runtime.CompilerServices;
+using DataWal.Core;
+
+namespace DataWal.Kv;
+
+/// <summary>
+/// A read view of a <see cref="KvStore"/>'s log: its state, scans and live follow. It never hands out a
+/// writable log: a record appended behind the store's back would be invisible to its key directory, so every
+/// write goes through the store (<see cref="KvStore.Put"/>, <see cref="KvStore.Delete"/>, <see cref="KvStore.Apply"/>,
+/// <see cref="KvStore.Rotate"/>).
+/// </summary>
+/// <remarks>Thread safety: every member may be called from several threads at once.</remarks>
+public sealed class KvLogView
+{
+    private readonly RecordLog? _writer;
+    private readonly RecoveryReport _readOnlyReport;
+    private readonly uint _readOnlyLastSegment;
+
+    internal KvLogView(string directory, RecordLog writer)
+    {
+        Directory = directory;
+        _writer = writer;
+        _readOnlyReport = writer.RecoveryReport;
+    }
+
+    internal KvLogView(string directory, RecoveryReport report, uint lastSegment)
+    {
+        Directory = directory;
+        _readOnlyReport = report;
+        _readOnlyLastSegment = lastSegment;
+    }
+
+    /// <summary>The log directory (absolute): the store's directory.</summary>
+    public string Directory { get; }
+
+    /// <summary>What opening the store found: the writer's recovery report, or the read-only pass's.</summary>
+    public RecoveryReport RecoveryReport => _readOnlyReport;
+
+    /// <summary>The segment appends go to; for a read-only store, the highest segment found at open (0 when none).</summary>
+    public uint ActiveSegment => _writer?.ActiveSegment ?? _readOnlyLastSegment;
+
+    /// <summary>
+    /// The txid the next write will get (0 once txids are used up); for a read-only store, the one after the last
+    /// txid found at open.
+    /// </summary>
+    public ulong NextTxId => _writer?.NextTxId ?? unchecked(_readOnlyReport.LastTxIdSeen + 1);
+
+    /// <summary>True after a failed write, fsync or rotation of the store: writes are refused until a reopen. Always false read-only.</summary>
+    public bool IsPoisoned => _writer?.IsPoisoned ?? false;
+
+    /// <summary>How many data fsyncs the store's writer has issued (0 read-only).</summary>
+    public long FsyncCount => _writer?.FsyncCount ?? 0;
+
+    /// <summary>The durability policy of the store's writer (<see cref="DurabilityMode.Manual"/> read-only: nothing is written).</summary>
+    public DurabilityMode Durability => _writer?.Durability ?? DurabilityMode.Manual;
+
+    /// <summary>
+    /// A lazy pass over every record of the log (puts, deletes and any raw records), holding one at a time. For a
+    /// writer's store: the records committed when this is called; read-only: the segments present now.
+    /// </summary>
+    /// <returns>The iterator.</returns>
+    public RecordIterator ScanIter() => _writer?.ScanIter() ?? RecordLogReader.Open(Directory).ScanIter();
+
+    /// <summary>Every record of the log, in log order (see <see cref="ScanIter"/>); prefer that for large logs.</summary>
+    /// <returns>The records.</returns>
+    public IReadOnlyList<Record> Scan() => [.. ScanIter()];
+
+    /// <summary>Reads every record lazily and asynchronously (see <see cref="ScanIter"/>).</summary>
+    /// <param name="cancellationToken">Stops the enumeration.</param>
+    /// <returns>The records, in log order.</returns>
+    public async IAsyncEnumerable<Record> ScanAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await Task.Yield();
+        int sinceYield = 0;
+        foreach (var record in ScanIter())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return record;
+            if (++sinceYield == 4096)
+            {
+                sinceYield = 0;
+                await Task.Yield();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Follows the log live: every record from <paramref name="position"/> on, then new ones as they are written,
+    /// until cancelled (see <see cref="RecordLogReader.FollowAsync"/>, whose guarantees hold).
+    /// <see cref="KvStore.FollowChangesAsync"/> gives only the puts and deletes.
+    /// </summary>
+    /// <param name="position">Where to start.</param>
+    /// <param name="options">Options, or null for the defaults.</param>
+    /// <param name="cancellationToken">Ends the follow.</param>
+    /// <returns>The records, in log order, without end.</returns>
+    public IAsyncEnumerable<Record> FollowAsync(FollowPosition position, FollowOptions? options = null, CancellationToken cancellationToken = default) =>
+        RecordLogReader.Open(Directory).FollowAsync(position, options, cancellationToken);
+}
