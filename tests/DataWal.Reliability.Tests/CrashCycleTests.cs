@@ -145,9 +145,12 @@ public class CrashCycleTests
             Assert.That(AtomicFile.FindTempFiles(dir), Is.Empty, context);
             recovered = records.Count;
             recordsRecovered += cycle % CyclesPerStore == CyclesPerStore - 1 || cycle == cycles - 1 ? records.Count : 0;
-            if (rotateEvery > 0 && records.Count > 2 * rotateEvery)
+            // Coverage, not durability: the rotation path must have run. Checked once per store over many boundaries,
+            // because a kill may land inside a Rotate (its fsyncs are slow on a loaded machine) and the next child
+            // resumes past that boundary: two such kills in a row once left 80+ records in one segment, correctly.
+            if (rotateEvery > 0 && cycle % CyclesPerStore == CyclesPerStore - 1 && records.Count > 4 * rotateEvery)
             {
-                Assert.That(records.Select(r => r.Segment).Distinct().Count(), Is.GreaterThan(1), context + ": no rotation happened");
+                Assert.That(records.Select(r => r.Segment).Distinct().Count(), Is.GreaterThan(1), context + ": no rotation happened in this store");
             }
         }
 
