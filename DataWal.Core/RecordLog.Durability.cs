@@ -96,31 +96,6 @@ public sealed partial class RecordLog
         return first;
     }
 
-    /// <summary>
-    /// Reads every record lazily and asynchronously, one record at a time.
-    /// </summary>
-    /// <param name="cancellationToken">Stops the enumeration.</param>
-    /// <returns>The records committed when the enumeration starts, in log order.</returns>
-    public async IAsyncEnumerable<Record> ScanAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        // Segment reads are served from the page cache in large blocks: one record at a time costs less
-        // synchronously than a thread hop per record; yield now and then so a long scan never starves
-        // the caller's scheduler.
-        await Task.Yield();
-        using var enumerator = ScanIter().GetEnumerator();
-        int sinceYield = 0;
-        while (enumerator.MoveNext())
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            yield return enumerator.Current;
-            if (++sinceYield == 4096)
-            {
-                sinceYield = 0;
-                await Task.Yield();
-            }
-        }
-    }
-
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private static async ValueTask<RecordRef> WaitThenReturn(ValueTask durable, RecordRef written)
     {

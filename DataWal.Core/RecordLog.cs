@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Diagnostics;
-using Microsoft.Win32.SafeHandles;
 using SafeAtomic;
 
 namespace DataWal.Core;
@@ -45,17 +44,18 @@ public sealed partial class RecordLog : IDisposable
     private RecoveryReport _report;          // guarded by _gate
     private byte[] _scratch = new byte[4096]; // guarded by _gate
 
-    private RecordLog(string directory, DirectoryLock directoryLock, RecordLogOptions options, SafeFileHandle active, uint activeId, long activeSize, RecoveryReport report, IRecordLogObserver? observer)
+    private RecordLog(string directory, LogRecovery.Recovered recovered, RecordLogOptions options, IRecordLogObserver? observer)
     {
         Directory = directory;
-        _lock = directoryLock;
+        _lock = recovered.Lock;
         _options = options;
-        _report = report;
+        _report = recovered.Report;
         _observer = observer;
-        _tail = new LogTail(_gate, directory, active, activeId, activeSize, report.LastTxIdSeen);
+        ulong lastTxId = recovered.Report.LastTxIdSeen;
+        _tail = new LogTail(_gate, directory, recovered.Active, recovered.ActiveId, recovered.ActiveEnd, lastTxId);
         _poison = new WriterPoison(directory);
         _signal = LogSignal.Acquire(directory);
-        _commit = new GroupCommit(_gate, _tail, _poison, _signal, options, activeId, report.LastTxIdSeen);
+        _commit = new GroupCommit(_gate, _tail, _poison, _signal, options, recovered.ActiveId, lastTxId);
         _signal.AttachWriter(this);
         if (options.Durability == DurabilityMode.Grouped)
         {
@@ -146,74 +146,9 @@ public sealed partial class RecordLog : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(directory);
         options ??= new RecordLogOptions();
         string dir = Path.GetFullPath(directory);
-        try
-        {
-            AtomicFile.CreateDirectories(dir);
-        }
-        catch (SafeAtomicException e)
-        {
-            throw new DataWalException($"datawal: create log directory {dir}: {e.Message}", e);
-        }
-
-        var directoryLock = DirectoryLock.Acquire(dir);
-        long started = Stopwatch.GetTimestamp();
-        SafeFileHandle? active = null;
-        try
-        {
-            var segments = SegmentFiles.List(dir);
-            if (segments.Count == 0)
-            {
-                // Normally 1; past any planted non-regular entry with a segment name, which is never opened.
-                uint first = SegmentFiles.NextId(SegmentFiles.ListNames(dir));
-                active = CreateSegment(dir, first);
-                FileSync.FsyncDirectory(dir);
-                segments = [first];
-            }
-
-            RecoveryReport report;
-            long logicalEnd;
-            using (var scanner = new LogScanner(dir, segments, -1, options.ReadBufferSize))
-            {
-                while (scanner.MoveNext())
-                {
-                    observer?.Visit(new LogFrame(scanner.Type, scanner.TxId, scanner.Key, scanner.Payload, scanner.Ref));
-                }
-
-                report = scanner.Report;
-                logicalEnd = scanner.LastSegmentEnd;
-            }
-
-            uint activeId = segments[^1];
-            active ??= FileSync.OpenRegular(SegmentFiles.PathFor(dir, activeId), FileAccess.ReadWrite);
-            if (report.TailTruncated > 0)
-            {
-                // No silent loss after a damaged tail (docs/design.md): cut it so new frames follow the last valid
-                // one, and make the cut durable before anything is appended after it.
-                FileSync.SetLength(active, logicalEnd);
-                FileSync.Fsync(active);
-                report = report with { TailCut = true };
-            }
-
-            LogTelemetry.Recovered(dir, report, Stopwatch.GetElapsedTime(started), report.TailCut ? report.TailBytesDiscarded : 0);
-
-            return new RecordLog(dir, directoryLock, options, active, activeId, logicalEnd, report, observer);
-        }
-        catch (SafeAtomicException e)
-        {
-            active?.Dispose();
-            directoryLock.Dispose();
-            throw new DataWalException($"datawal: open record log {dir}: {e.Message}", e);
-        }
-        catch
-        {
-            active?.Dispose();
-            directoryLock.Dispose();
-            throw;
-        }
+        var recovered = LogRecovery.Run(dir, options, observer);
+        return new RecordLog(dir, recovered, options, observer);
     }
-
-    private static SafeFileHandle CreateSegment(string directory, uint id) =>
-        FileSync.Open(SegmentFiles.PathFor(directory, id), FileMode.CreateNew, FileAccess.ReadWrite);
 
     /// <summary>Appends a <see cref="RecordType.Raw"/> record with an empty key.</summary>
     /// <param name="payload">The payload (at most 64 MiB).</param>
@@ -404,111 +339,10 @@ public sealed partial class RecordLog : IDisposable
         using (_gate.EnterPriority())
         {
             ThrowIfUnwritable();
-            try
-            {
-                _commit.SyncSealedSegment();
-            }
-            catch (SafeAtomicException e)
-            {
-                _poison.Set(PoisonReason.RotateSync);
-                throw new DataWalException($"datawal: fsync segment {_tail.Path}: {e.Message}", e);
-            }
-
-            IReadOnlyList<uint> names;
-            try
-            {
-                names = SegmentFiles.ListNames(Directory);
-            }
-            catch (DataWalException)
-            {
-                // A rotation that cannot see the directory cannot know which id is free: stop, as for any failed rotate step.
-                _poison.Set(PoisonReason.RotateList);
-                throw;
-            }
-
-            uint nextId = SegmentFiles.NextId(names);
-            if (nextId <= _tail.Segment)
-            {
-                _poison.SetAndThrow(PoisonReason.RotateNonIncreasing);
-            }
-
-            string nextPath = SegmentFiles.PathFor(Directory, nextId);
-            SafeFileHandle next;
-            try
-            {
-                next = CreateSegment(Directory, nextId);
-            }
-            catch (SafeAtomicException e)
-            {
-                _poison.Set(PoisonReason.RotateCreate);
-                throw new DataWalException($"datawal: create segment {nextPath}: {e.Message}", e);
-            }
-
-            try
-            {
-                _commit.SyncDirectoryForNewSegment();
-            }
-            catch (SafeAtomicException e)
-            {
-                next.Dispose();
-                _poison.Set(PoisonReason.RotateFsyncDirectory);
-                throw new DataWalException($"datawal: fsync log directory {Directory}: {e.Message}", e);
-            }
-
-            _tail.Replace(next, nextId, nextPath);
-            _commit.Rotated(nextId);
-            LogTelemetry.Rotated(Directory, nextId);
+            SegmentRotation.Run(_gate, _tail, _commit, _poison);
         }
 
         _signal.Notify();
-    }
-
-    /// <summary>
-    /// Reads every record into a list and refreshes <see cref="RecoveryReport"/>. Prefer
-    /// <see cref="ScanIter"/> for large logs: it holds one record at a time.
-    /// </summary>
-    /// <returns>The records in log order.</returns>
-    /// <exception cref="CorruptRecordException">Damage recovery does not tolerate.</exception>
-    public IReadOnlyList<Record> Scan()
-    {
-        var (segments, bound) = Snapshot();
-        var records = new List<Record>();
-        using var scanner = new LogScanner(Directory, segments, bound, _options.ReadBufferSize);
-        while (scanner.MoveNext())
-        {
-            records.Add(scanner.ToRecord());
-        }
-
-        using (_gate.EnterPriority())
-        {
-            _report = scanner.Report;
-        }
-
-        return records;
-    }
-
-    /// <summary>
-    /// A lazy pass over the records committed when this is called (segment ids and the active segment's
-    /// length are snapshotted), holding one record at a time. Each enumeration reads the log afresh.
-    /// </summary>
-    /// <returns>The iterator.</returns>
-    public RecordIterator ScanIter()
-    {
-        var (segments, bound) = Snapshot();
-        return new RecordIterator(Directory, segments, bound, _options.ReadBufferSize);
-    }
-
-    private (IReadOnlyList<uint> Segments, long Bound) Snapshot()
-    {
-        using (_gate.EnterPriority())
-        {
-            ObjectDisposedException.ThrowIf(_tail.Closed, this);
-            var segments = SegmentFiles.List(Directory);
-            // A crash-free directory has the active segment last; anything above it was not made by us.
-            uint active = _tail.Segment;
-            var upToActive = segments.Where(id => id <= active).ToList();
-            return (upToActive, _tail.Size);
-        }
     }
 
     /// <summary>Under the gate: refuses writes on a closed or poisoned handle.</summary>

@@ -97,6 +97,13 @@ public static class SegmentFiles
         return [.. ids];
     }
 
+    /// <summary>
+    /// Creates segment <paramref name="id"/> (it must not exist: a name taken by anything, planted entries included,
+    /// is an error, never reused) and returns it opened read-write. The caller fsyncs the directory.
+    /// </summary>
+    internal static Microsoft.Win32.SafeHandles.SafeFileHandle Create(string directory, uint id) =>
+        FileSync.Open(PathFor(directory, id), FileMode.CreateNew, FileAccess.ReadWrite);
+
     /// <summary>True when segment <paramref name="id"/> exists now as a regular file (a probe by name, links not followed).</summary>
     internal static bool Exists(string directory, uint id)
     {
