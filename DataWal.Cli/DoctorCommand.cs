@@ -38,7 +38,7 @@ internal sealed class DoctorFindings
     /// <summary>The directory's mode as four octal digits, or null where there are no Unix modes.</summary>
     public string? DirectoryMode { get; set; }
 
-    /// <summary>Group or others may write the directory and it is not sticky (decision 19).</summary>
+    /// <summary>Group or others may write the directory and it is not sticky (docs/design.md D19).</summary>
     public bool SharedWritableDirectory { get; set; }
 
     /// <summary>What is at <c>.lock</c> itself (never followed): absent, regular, fifo, symlink, directory, …</summary>
@@ -49,7 +49,7 @@ internal sealed class DoctorFindings
 /// <c>doctor [DIR]</c>: can a store in this directory be durable? File-system type, whether fsync and
 /// directory fsync work (on a uniquely named probe file, deleted afterwards), the median fsync latency,
 /// free space, and whether a writer holds a store there; warnings for memory and network file systems,
-/// a directory other users may write without the sticky bit (decision 19: no rename protocol is safe
+/// a directory other users may write without the sticky bit (docs/design.md D19: no rename protocol is safe
 /// there), and a <c>.lock</c> or segment that is not a regular file (never opened, so a FIFO cannot block
 /// doctor). Exit 1 when fsync or directory fsync fails; warnings never change the exit code.
 /// </summary>
@@ -179,7 +179,7 @@ internal static class DoctorCommand
     }
 
     /// <summary>
-    /// Decision 19: in a directory that group or others may write and that is not sticky, another user can
+    /// docs/design.md D19: in a directory that group or others may write and that is not sticky, another user can
     /// swap a temp file for a link of their own between its fsync and its rename; nothing the writer does
     /// can prevent that. Only the store directory itself is checked (doctor requires it to exist).
     /// </summary>

@@ -1,7 +1,7 @@
 namespace DataWal.Cli;
 
 /// <summary>
-/// The process exit codes of <c>datawal</c> (upstream's documented contract, decision 12).
+/// The process exit codes of <c>datawal</c> (upstream's documented contract, docs/design.md D12).
 /// </summary>
 public static class ExitCodes
 {

@@ -27,7 +27,7 @@ public sealed record RecoveryReport
     public ulong LastTxIdSeen { get; init; }
 
     /// <summary>
-    /// True when a writer open physically cut the damaged tail off the active segment (decision 6), so
+    /// True when a writer open physically cut the damaged tail off the active segment (docs/design.md D6), so
     /// that records appended afterwards are never lost behind it. Readers never cut anything.
     /// </summary>
     public bool TailCut { get; init; }

@@ -179,7 +179,7 @@ public static class WireFormat
     }
 
     /// <summary>
-    /// Decision 13: true when <paramref name="prefix"/> (at most a header long; empty included) can be the
+    /// docs/design.md D13: true when <paramref name="prefix"/> (at most a header long; empty included) can be the
     /// start of a structurally valid header, i.e. a power loss may have kept these bytes of a frame and lost
     /// the rest. Every present byte must agree with magic, version 1, a known type and flags 0; txid bytes may
     /// be anything; a present low part of a length must not already exceed its limit.

@@ -120,7 +120,7 @@ internal sealed class PendingFile
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     private void KeepTargetMode(SafeFileHandle handle)
     {
-        // Decision 19: only the permission bits of a regular file at the target itself. Through a symlink
+        // docs/design.md D19: only the permission bits of a regular file at the target itself. Through a symlink
         // the caller could be handed the mode of any file (a set-uid binary, when run as root), and
         // set-uid/set-gid/sticky on new content would give it privileges nobody granted to these bytes.
         // A symlink, a missing target or anything else keeps the temp's owner-only mode.

@@ -5,7 +5,7 @@ using Mono.Unix.Native;
 namespace SafeAtomic.Internal;
 
 /// <summary>
-/// Unix system calls through Mono.Posix (decision 3) plus the few calls it lacks (renameat2,
+/// Unix system calls through Mono.Posix (docs/design.md D3) plus the few calls it lacks (renameat2,
 /// renamex_np, fcntl(F_FULLFSYNC)) as our own imports. Every failure surfaces its errno; nothing is
 /// retried or swallowed here (callers decide, e.g. EINTR is retried by <see cref="FileSync"/>).
 /// </summary>

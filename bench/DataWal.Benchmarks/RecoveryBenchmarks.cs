@@ -67,7 +67,7 @@ public class RecoveryOpenBenchmarks
 
 /// <summary>
 /// Upstream <c>recovery</c> tail truncation: 1k records with the last 1 / 64 / 1024 bytes cut off, then
-/// <see cref="RecordLog.Open"/>. Unlike upstream, open cuts the damaged tail (ftruncate + fsync, decision 6),
+/// <see cref="RecordLog.Open"/>. Unlike upstream, open cuts the damaged tail (ftruncate + fsync, docs/design.md D6),
 /// so the torn bytes are written back before every invocation (outside the measurement): one invocation
 /// per iteration, more iterations.
 /// </summary>

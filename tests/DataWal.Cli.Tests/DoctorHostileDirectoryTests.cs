@@ -6,7 +6,7 @@ using TestSupport;
 namespace DataWal.Cli.Tests;
 
 /// <summary>
-/// <c>doctor</c> in a hostile directory (decision 19): it never blocks on a non-regular <c>.lock</c> or
+/// <c>doctor</c> in a hostile directory (docs/design.md D19): it never blocks on a non-regular <c>.lock</c> or
 /// segment, and warns about a directory other users may write without the sticky bit, and about a store
 /// on a network file system.
 /// </summary>

@@ -6,7 +6,7 @@ using TestSupport;
 namespace DataWal.Cli.Tests;
 
 /// <summary>
-/// Decision 12: inspection is read-only for real. Every file is hashed and the directory listed before
+/// docs/design.md D12: inspection is read-only for real. Every file is hashed and the directory listed before
 /// and after each command — nothing may change; a missing store creates nothing; a live writer in another
 /// process does not stop inspection.
 /// </summary>

@@ -6,7 +6,7 @@ using TestSupport;
 namespace DataWal.Cli.Tests;
 
 /// <summary>
-/// Decision 13, widened (issue 12, defect 4): 1–4 bytes of the next frame's magic (or any torn prefix of its
+/// docs/design.md D13, widened (docs/reliability.md, round 2): 1–4 bytes of the next frame's magic (or any torn prefix of its
 /// header) then zeros to the end of the last segment is a damaged tail — exit 2, never 3 — and the KV store
 /// opens over it, read-only and as a writer.
 /// </summary>

@@ -8,7 +8,7 @@ namespace DataWal.Cli.Tests;
 
 /// <summary>
 /// Upstream's 27 CLI integration tests (<c>crates/datawal-cli/tests/integration.rs</c>), ported. Stores are
-/// built with the library and its writer closed before the tool runs. Two are adapted to decision 12: a
+/// built with the library and its writer closed before the tool runs. Two are adapted to docs/design.md D12: a
 /// missing store is an error that creates nothing, and a live writer does not stop inspection.
 /// </summary>
 public class UpstreamCliTests
@@ -285,7 +285,7 @@ public class UpstreamCliTests
         Assert.That(Cli.Run("dump", store, "--limit", "1").Lines, Has.Length.EqualTo(1));
     }
 
-    // ---- lock / misc (adapted to decision 12)
+    // ---- lock / misc (adapted to docs/design.md D12)
 
     [Test]
     public void Store_locked_by_a_live_writer_in_this_process_is_still_readable()

@@ -5,7 +5,7 @@ using static DataWal.Core.Tests.TestUtil;
 
 namespace DataWal.Core.Tests;
 
-/// <summary>RecordLog.AppendBatch and RecordBatch (decision 8: many frames, one write system call).</summary>
+/// <summary>RecordLog.AppendBatch and RecordBatch (docs/design.md D8: many frames, one write system call).</summary>
 public class BatchTests
 {
     private static RecordBatch Batch(params (RecordType Type, string Key, string Payload)[] records)

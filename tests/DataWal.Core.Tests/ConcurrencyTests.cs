@@ -6,7 +6,7 @@ using TestSupport;
 
 namespace DataWal.Core.Tests;
 
-/// <summary>Thread safety (decision 8) and crashes of a writer process.</summary>
+/// <summary>Thread safety (docs/design.md D8) and crashes of a writer process.</summary>
 public class ConcurrencyTests
 {
     private const int Writers = 8;
@@ -225,7 +225,7 @@ public class ConcurrencyTests
         Assert.That(log.Scan().Select(r => r.TxId), Is.EqualTo(Enumerable.Range(1, 200).Select(i => (ulong)i)));
     }
 
-    /// <summary>Upstream crash_append_fsync / crash_rotate (§7.6): SIGKILL a writer mid-stream.</summary>
+    /// <summary>Upstream crash_append_fsync / crash_rotate (docs/design.md U7.6): SIGKILL a writer mid-stream.</summary>
     [TestCase(true, 0)]
     [TestCase(false, 7)]
     public void Killed_writer_leaves_a_contiguous_prefix_holding_every_acknowledged_append(bool fsync, int rotateEvery)

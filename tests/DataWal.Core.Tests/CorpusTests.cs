@@ -5,7 +5,7 @@ using static DataWal.Core.Tests.TestUtil;
 namespace DataWal.Core.Tests;
 
 /// <summary>
-/// The frozen upstream corpus (shared/corpus/README.md, spec §10, upstream corpus_fixtures.rs §7.5).
+/// The frozen upstream corpus (shared/corpus/README.md, docs/design.md U10, upstream corpus_fixtures.rs docs/design.md U7.5).
 /// Every test copies the fixture into a temporary directory first.
 /// </summary>
 public class CorpusTests

@@ -6,7 +6,7 @@ namespace DataWal.Core.Tests;
 
 /// <summary>
 /// Exhaustive damage: truncation at every offset, every single-byte flip, zero-filled and garbage tails
-/// (decisions 5, 6, 9 and 13). The log is a 3-segment image rewritten into a work directory per case.
+/// (docs/design.md D5, D6, D9 and D13). The log is a 3-segment image rewritten into a work directory per case.
 /// </summary>
 public class DamageTests
 {
@@ -377,7 +377,7 @@ public class DamageTests
         Assert.That(log.Scan().Single().TxId, Is.EqualTo(1UL));
     }
 
-    // ---- decision 9: bounded memory against hostile lengths ----
+    // ---- docs/design.md D9: bounded memory against hostile lengths ----
 
     [Test]
     public void Hostile_header_in_a_100_byte_file_allocates_nothing_big()

@@ -9,7 +9,7 @@ namespace DataWal.Core.Tests;
 
 /// <summary>
 /// Live tailing (<see cref="RecordLogReader.FollowAsync"/>): positions, wake-ups (in-process writer, file-change
-/// notification, polling), rotations, torn tails completed or cut (decisions 5, 6, 13), writer crashes in other
+/// notification, polling), rotations, torn tails completed or cut (docs/design.md D5, D6, D13), writer crashes in other
 /// processes, cancellation, durable-only mode and the errors.
 /// </summary>
 public class FollowTests
@@ -275,7 +275,7 @@ public class FollowTests
             txId++;
         }
 
-        // Decision 13: a zero-filled region (e.g. preallocated after a crash) is waited on, then overwritten.
+        // docs/design.md D13: a zero-filled region (e.g. preallocated after a crash) is waited on, then overwritten.
         var zeroFrame = WireFormat.Encode(RecordType.Raw, txId, default, B("over zeros"));
         var sentinel = WireFormat.Encode(RecordType.Raw, txId + 1, default, B("sentinel"));
         AppendBytes(seg, new byte[zeroFrame.Length + sentinel.Length + 16]);

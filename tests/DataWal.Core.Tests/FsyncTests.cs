@@ -5,7 +5,7 @@ using static DataWal.Core.Tests.TestUtil;
 namespace DataWal.Core.Tests;
 
 /// <summary>
-/// Which system calls appends, fsyncs, rotations and opens make (decision 7: fdatasync of the segment,
+/// Which system calls appends, fsyncs, rotations and opens make (docs/design.md D7: fdatasync of the segment,
 /// directory fsync only when entries changed), recorded at SafeAtomic's seam.
 /// </summary>
 public class FsyncTests

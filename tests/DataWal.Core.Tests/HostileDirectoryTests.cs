@@ -8,7 +8,7 @@ using static DataWal.Core.Tests.TestUtil;
 namespace DataWal.Core.Tests;
 
 /// <summary>
-/// What may sit in a store directory besides segments (decision 14): planted links, FIFOs and directories
+/// What may sit in a store directory besides segments (docs/design.md D14): planted links, FIFOs and directories
 /// with store names are never followed, opened in a blocking way or written through; a listing taken while a
 /// writer process rotates is not trusted as a snapshot; read-side system-call failures are typed errors.
 /// </summary>

@@ -7,7 +7,7 @@ using static DataWal.Core.Tests.TestUtil;
 
 namespace DataWal.Core.Tests;
 
-/// <summary>The directory writer lock (spec §4, upstream lock.rs §7.1, multi_process_lock.rs §7.9).</summary>
+/// <summary>The directory writer lock (docs/design.md U4, upstream lock.rs docs/design.md U7.1, multi_process_lock.rs docs/design.md U7.9).</summary>
 public class LockTests
 {
     /// <summary>

@@ -6,7 +6,7 @@ using static DataWal.Core.Tests.TestUtil;
 namespace DataWal.Core.Tests;
 
 /// <summary>
-/// Writer poisoning (spec §2.3–§2.4, upstream poison_writer.rs §7.10, decision 7), driven by real faults
+/// Writer poisoning (docs/design.md U2.3–U2.4, upstream poison_writer.rs docs/design.md U7.10, docs/design.md D7), driven by real faults
 /// injected at SafeAtomic's system-call seam.
 /// </summary>
 public class PoisonTests
@@ -291,6 +291,6 @@ public class PoisonTests
 
         using var reopened = RecordLog.Open(dir.Path);
         Assert.That(reopened.RecoveryReport.LastTxIdSeen, Is.EqualTo(ulong.MaxValue));
-        Assert.That(reopened.NextTxId, Is.EqualTo(0UL), "decision 18: no wrap to 1 (upstream wraps)");
+        Assert.That(reopened.NextTxId, Is.EqualTo(0UL), "docs/design.md D18: no wrap to 1 (upstream wraps)");
     }
 }

@@ -5,7 +5,7 @@ using TestSupport;
 namespace DataWal.Core.Tests;
 
 /// <summary>
-/// Random operation sequences against an in-memory model (upstream proptest_recovery.rs §7.11,
+/// Random operation sequences against an in-memory model (upstream proptest_recovery.rs docs/design.md U7.11,
 /// scan_iter_equals_scan): after every operation <c>Scan</c>, <c>ScanIter</c> and a
 /// <see cref="RecordLogReader"/> agree with the model on every field.
 /// </summary>

@@ -5,7 +5,7 @@ using static DataWal.Core.Tests.TestUtil;
 
 namespace DataWal.Core.Tests;
 
-/// <summary>RecordLogReader (spec §2.6–§2.7, upstream reader_api.rs §7.12, decision 6: readers never modify anything).</summary>
+/// <summary>RecordLogReader (docs/design.md U2.6–U2.7, upstream reader_api.rs docs/design.md U7.12, docs/design.md D6: readers never modify anything).</summary>
 public class ReaderTests
 {
     [Test]

@@ -4,7 +4,7 @@ using static DataWal.Core.Tests.TestUtil;
 
 namespace DataWal.Core.Tests;
 
-/// <summary>RecordLog (spec §2–§3; upstream record_log.rs §7.2 and the RecordLog parts of integration.rs §7.4).</summary>
+/// <summary>RecordLog (docs/design.md U2–U3; upstream record_log.rs docs/design.md U7.2 and the RecordLog parts of integration.rs docs/design.md U7.4).</summary>
 public class RecordLogTests
 {
     // ---- upstream tests/record_log.rs (14) ----
@@ -536,6 +536,6 @@ public class RecordLogTests
         using var reopened = RecordLog.Open(dir.Path);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         Assert.That(reopened.RecoveryReport.RecordsReplayed, Is.EqualTo(2000));
-        Assert.That(allocated, Is.LessThan(2 * 1024 * 1024), "a 20 MB log is recovered in a bounded buffer (decision 9)");
+        Assert.That(allocated, Is.LessThan(2 * 1024 * 1024), "a 20 MB log is recovered in a bounded buffer (docs/design.md D9)");
     }
 }

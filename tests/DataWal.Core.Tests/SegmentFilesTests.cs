@@ -3,7 +3,7 @@ using TestSupport;
 
 namespace DataWal.Core.Tests;
 
-/// <summary>Segment naming and discovery (spec §1.8, upstream segment.rs tests §7.1).</summary>
+/// <summary>Segment naming and discovery (docs/design.md U1.8, upstream segment.rs tests docs/design.md U7.1).</summary>
 public class SegmentFilesTests
 {
     [Test]

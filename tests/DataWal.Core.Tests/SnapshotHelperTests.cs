@@ -4,7 +4,7 @@ using TestSupport;
 
 namespace DataWal.Core.Tests;
 
-/// <summary>The snapshot helper itself keeps Verify's conventions (decision 3).</summary>
+/// <summary>The snapshot helper itself keeps Verify's conventions (docs/design.md D3).</summary>
 public class SnapshotHelperTests
 {
     /// <summary>Runs a Verify call whose failure must not fail this test; returns the failure message.</summary>

@@ -8,7 +8,7 @@ using static DataWal.Core.Tests.TestUtil;
 namespace DataWal.Core.Tests;
 
 /// <summary>
-/// Snapshot tests (Verify conventions, decision 3): frame bytes and the exact text of every error message
+/// Snapshot tests (Verify conventions, docs/design.md D3): frame bytes and the exact text of every error message
 /// are committed in <c>SnapshotTests.*.verified.txt</c> beside this file, so any change shows up as a diff.
 /// </summary>
 public class SnapshotTests

@@ -6,7 +6,7 @@ using static DataWal.Core.Tests.TestUtil;
 namespace DataWal.Core.Tests;
 
 /// <summary>
-/// Decision 13, widened (issue 12, defect 4): a power loss can keep the first bytes of the next frame's
+/// docs/design.md D13, widened (docs/reliability.md, round 2): a power loss can keep the first bytes of the next frame's
 /// header (even 1–4 bytes of its magic) and zero-fill the rest of the file. On the last segment that is a
 /// torn tail like any other; in a sealed segment, and for bytes that cannot start a valid header, it is not.
 /// </summary>

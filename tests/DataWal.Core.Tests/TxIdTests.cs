@@ -4,7 +4,7 @@ using static DataWal.Core.Tests.TestUtil;
 
 namespace DataWal.Core.Tests;
 
-/// <summary>txid assignment (spec §1.7, decision 5).</summary>
+/// <summary>txid assignment (docs/design.md U1.7, docs/design.md D5).</summary>
 public class TxIdTests
 {
     [Test]

@@ -4,7 +4,7 @@ using static DataWal.Core.Tests.TestUtil;
 
 namespace DataWal.Core.Tests;
 
-/// <summary>Wire format v1 (spec §1, upstream format.rs tests §7.1, decisions 4 and 9).</summary>
+/// <summary>Wire format v1 (docs/design.md U1, upstream format.rs tests docs/design.md U7.1, docs/design.md D4 and D9).</summary>
 public class WireFormatTests
 {
     private const int MaxKey = 65_536;

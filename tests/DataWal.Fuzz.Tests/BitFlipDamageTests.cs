@@ -1,6 +1,6 @@
 // Exhaustive damage, extending tests/DataWal.Core.Tests/DamageTests.cs (which cuts the last segment at every
 // offset and flips whole bytes with XOR 0xFF / 0x01): here EVERY BIT of every frame of every segment, and
-// garbage of each kind appended to the last and to a sealed segment (decisions 5, 6, 13).
+// garbage of each kind appended to the last and to a sealed segment (docs/design.md D5, D6, D13).
 // Env knobs: none (the case count is fixed by the log image: 8 × its size, plus the garbage cases).
 using DataWal.Core;
 using NUnit.Framework;
@@ -107,7 +107,7 @@ public class BitFlipDamageTests
         }
     }
 
-    /// <summary>A damaged frame at (segment, frameOffset): hard error or tolerated tail, per decision 5.</summary>
+    /// <summary>A damaged frame at (segment, frameOffset): hard error or tolerated tail, per docs/design.md D5.</summary>
     private void AssertDamageOutcome(string dir, uint segment, ulong frameOffset, bool structural, string at)
     {
         bool tolerated = segment == _last && !structural;

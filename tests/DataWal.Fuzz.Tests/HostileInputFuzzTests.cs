@@ -1,4 +1,4 @@
-// Hostile input fuzz loop (issue 7 item 5; decisions 5, 9, 12, 13).
+// Hostile input fuzz loop (docs/reliability.md; docs/design.md D5, D9, D12, D13).
 // Env knobs:
 //   DATAWAL_FUZZ_INPUTS       generated inputs in the main loop (default 100000); seeds are 0 .. N-1.
 //   DATAWAL_FUZZ_FILE_EVERY   every how many inputs one is also written to disk and opened with the reader,

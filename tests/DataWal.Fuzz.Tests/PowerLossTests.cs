@@ -1,4 +1,4 @@
-// Simulated power loss through SafeAtomic's system-call seam (issue 7 item 2; decisions 5, 6, 7, 8, 13).
+// Simulated power loss through SafeAtomic's system-call seam (docs/reliability.md; docs/design.md D5, D6, D7, D8, D13).
 // Env knobs:
 //   DATAWAL_POWERLOSS_STRIDE   prefix granularity of the unsynced bytes, besides every write boundary
 //                              (default 1 = byte-granular; larger = faster).
@@ -52,7 +52,7 @@ public class PowerLossTests
         using var dir = new TempDir("pl-log");
         var random = new Random(11);
 
-        // A pre-existing log with a torn tail: the open under the recorder cuts it (decision 6).
+        // A pre-existing log with a torn tail: the open under the recorder cuts it (docs/design.md D6).
         using (var log = RecordLog.Open(dir.Path))
         {
             log.AppendRecord(RecordType.Put, "a"u8, "1"u8);
@@ -285,11 +285,11 @@ public class PowerLossTests
     }
 
     /// <summary>
-    /// Decision 13 as it stands: zeros followed by written data are not a torn tail, so when such a run reaches
+    /// docs/design.md D13 as it stands: zeros followed by written data are not a torn tail, so when such a run reaches
     /// into the magic or the version byte of a frame (the first 5 header bytes) the store is refused — loudly,
     /// as structural damage in the last segment at or after the durable end, with nothing cut or changed.
     /// Any later zeros make a header that parses and a frame whose CRC fails: a tolerated tail. (Whether the
-    /// refusal should become a tolerated tail too is the lead's decision; see the issue 12 report.)
+    /// refusal should become a tolerated tail too is an open question; see docs/reliability.md.)
     /// </summary>
     private static void AssertRefusedAsDecided(CrashState state, CorruptRecordException refusal, string stateDir, string at)
     {
@@ -407,7 +407,7 @@ public class PowerLossTests
                 Assert.That(log.NextTxId, Is.EqualTo(read.Count == 0 ? 1UL : read[^1].TxId + 1), $"{at}: next txid");
                 if (count % 5 == 0)
                 {
-                    // Decision 6: an append after recovery survives a reopen (never lost behind garbage).
+                    // docs/design.md D6: an append after recovery survives a reopen (never lost behind garbage).
                     log.AppendRecord(RecordType.Put, "after"u8, "crash"u8);
                     log.Dispose();
                     var again = ReadAll(stateDir);

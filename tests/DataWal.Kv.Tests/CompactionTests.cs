@@ -7,7 +7,7 @@ using static DataWal.Kv.Tests.TestUtil;
 namespace DataWal.Kv.Tests;
 
 /// <summary>
-/// <see cref="KvStore.CompactTo"/> (spec §5.3; upstream <c>tests/datawal.rs</c> 7–8): target rules, exact
+/// <see cref="KvStore.CompactTo"/> (docs/design.md U5.3; upstream <c>tests/datawal.rs</c> 7–8): target rules, exact
 /// output, stats, the source left untouched and usable, the output lock released, and scale.
 /// </summary>
 public class CompactionTests

@@ -10,7 +10,7 @@ using static DataWal.Kv.Tests.TestUtil;
 namespace DataWal.Kv.Tests;
 
 /// <summary>
-/// The store shared between threads (decision 8): concurrent readers never see an exception or a value
+/// The store shared between threads (docs/design.md D8): concurrent readers never see an exception or a value
 /// that was not put for the key, writes land in the keydir in log order, and the final state survives a
 /// reopen. Every loop is bounded by an operation count, never by time.
 /// </summary>

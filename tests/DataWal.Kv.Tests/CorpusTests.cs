@@ -8,7 +8,7 @@ namespace DataWal.Kv.Tests;
 
 /// <summary>
 /// The frozen upstream fixtures the KV layer owns (<c>delete_tombstone</c>, <c>compact_to_output</c>;
-/// spec §10 fixtures 5 and 6, upstream <c>tests/corpus_fixtures.rs</c> 7–10): they read as described, and
+/// docs/design.md U10 fixtures 5 and 6, upstream <c>tests/corpus_fixtures.rs</c> 7–10): they read as described, and
 /// our writer, fed the same operations, reproduces them byte for byte. Fixtures are always copied first.
 /// </summary>
 public class CorpusTests

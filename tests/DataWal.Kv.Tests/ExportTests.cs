@@ -9,7 +9,7 @@ using static DataWal.Kv.Tests.TestUtil;
 namespace DataWal.Kv.Tests;
 
 /// <summary>
-/// <see cref="KvStore.ExportJsonl"/> (spec §5.4; upstream <c>tests/datawal.rs</c> 9): exact line format,
+/// <see cref="KvStore.ExportJsonl"/> (docs/design.md U5.4; upstream <c>tests/datawal.rs</c> 9): exact line format,
 /// bytewise order, padded standard base64, and the atomic-file protocol (replacement, parents, no temp
 /// files, failures leave the old file).
 /// </summary>

@@ -175,7 +175,7 @@ public class KvBasicsTests
             Assert.That(report.RecordsReplayed, Is.EqualTo(1));
             Assert.That(report.TailTruncated, Is.EqualTo(1));
             Assert.That(report.TailBytesDiscarded, Is.EqualTo(25));
-            Assert.That(report.TailCut, Is.True, "a writer open cuts the damaged tail (decision 6)");
+            Assert.That(report.TailCut, Is.True, "a writer open cuts the damaged tail (docs/design.md D6)");
             Assert.That(kv.Count, Is.EqualTo(1));
             Assert.That(S(kv.Get("a"u8)), Is.EqualTo("alpha"));
             Assert.That(kv.Get("b"u8), Is.Null);

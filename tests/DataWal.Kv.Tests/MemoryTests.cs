@@ -8,7 +8,7 @@ namespace DataWal.Kv.Tests;
 
 /// <summary>
 /// The keydir is compact (key bytes + a few dozen bytes per live key, values on disk) and memory is
-/// O(live keys), not O(log size) (decision 9).
+/// O(live keys), not O(log size) (docs/design.md D9).
 /// </summary>
 public class MemoryTests
 {

@@ -7,7 +7,7 @@ using static DataWal.Kv.Tests.TestUtil;
 namespace DataWal.Kv.Tests;
 
 /// <summary>
-/// <see cref="KvStore.OpenReadOnly"/> (decision 12): no lock, creates and changes nothing, a missing store
+/// <see cref="KvStore.OpenReadOnly"/> (docs/design.md D12): no lock, creates and changes nothing, a missing store
 /// is an error, writes throw, and it works beside a live writer in this process and in another one.
 /// </summary>
 public class ReadOnlyTests

@@ -5,7 +5,7 @@ using static DataWal.Kv.Tests.TestUtil;
 
 namespace DataWal.Kv.Tests;
 
-/// <summary>The KV store's writes take txids from the same writer, so they never wrap either (decision 18).</summary>
+/// <summary>The KV store's writes take txids from the same writer, so they never wrap either (docs/design.md D18).</summary>
 public class TxIdOverflowTests
 {
     [Test]

@@ -8,7 +8,7 @@ using static DataWal.Kv.Tests.TestUtil;
 namespace DataWal.Kv.Tests;
 
 /// <summary>
-/// Every read re-verifies the frame the keydir points at (spec §5.1 <c>get</c>): CRC, length, record
+/// Every read re-verifies the frame the keydir points at (docs/design.md U5.1 <c>get</c>): CRC, length, record
 /// type, structure and (beyond upstream) the key, each with upstream's message; and the allocation-free
 /// <see cref="KvStore.TryGet"/>.
 /// </summary>

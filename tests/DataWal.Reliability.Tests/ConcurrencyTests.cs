@@ -10,7 +10,7 @@ using static DataWal.Reliability.Tests.Reliability;
 namespace DataWal.Reliability.Tests;
 
 /// <summary>
-/// Concurrency and locking (issue 7): writer-open races between processes, a reader following a live
+/// Concurrency and locking (docs/reliability.md): writer-open races between processes, a reader following a live
 /// rotating writer process, and many threads on one KvStore checked against a linearizable model.
 /// </summary>
 [NonParallelizable]

@@ -12,7 +12,7 @@ using static DataWal.Reliability.Tests.Reliability;
 namespace DataWal.Reliability.Tests;
 
 /// <summary>
-/// Process-crash cycles (issue 7): a TestChild writer prints every acknowledgement, the parent SIGKILLs it at
+/// Process-crash cycles (docs/reliability.md): a TestChild writer prints every acknowledgement, the parent SIGKILLs it at
 /// varied moments (at start, 0..3 ms after it was handed its scenario, on every 10th cycle, otherwise
 /// 0..60 ms after its first ack), then
 /// reopens and checks that the store is a contiguous prefix containing everything acknowledged. Stores are

@@ -8,7 +8,7 @@ using TestSupport;
 namespace DataWal.Reliability.Tests;
 
 /// <summary>
-/// Issue 7, item 4, systematically: a workload (KV puts with fsyncs, a rotation, a compaction and an export)
+/// The failing-syscall sweep of docs/reliability.md, systematically: a workload (KV puts with fsyncs, a rotation, a compaction and an export)
 /// is run once to list every system call it makes through the seam; then, for each call in turn, it runs
 /// again with exactly that call failing (EIO, ENOSPC), interrupted (EINTR) or cut short (a 1-byte write).
 /// Afterwards: an interrupted or short call is invisible (the workload completes); a failed one is reported,

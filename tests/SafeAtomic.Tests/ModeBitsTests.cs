@@ -5,7 +5,7 @@ using static SafeAtomic.Tests.Helpers;
 namespace SafeAtomic.Tests;
 
 /// <summary>
-/// Decision 19: new content never carries set-uid, set-gid or sticky bits, and a replaced file's mode
+/// docs/design.md D19: new content never carries set-uid, set-gid or sticky bits, and a replaced file's mode
 /// comes from the target itself, never from what a symlink at the target points to (run as root, either
 /// would hand out a root-owned set-uid file).
 /// </summary>

@@ -691,7 +691,7 @@ public partial class ProtocolTests
 
         Assert.That(new FileInfo(link).LinkTarget, Is.Null, "the link itself is replaced");
         Assert.That(Text(link), Is.EqualTo("new"));
-        Assert.That(GetMode(link), Is.EqualTo(OwnerOnly), "decision 19: the mode is never taken through a symlink");
+        Assert.That(GetMode(link), Is.EqualTo(OwnerOnly), "docs/design.md D19: the mode is never taken through a symlink");
         Assert.That(Text(real), Is.EqualTo("referent"));
         Assert.That(GetMode(real), Is.EqualTo(Mode("640")));
         AssertEntries(dir, "link.txt", "real.txt");

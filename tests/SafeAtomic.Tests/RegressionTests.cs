@@ -7,8 +7,8 @@ using static SafeAtomic.Tests.Helpers;
 namespace SafeAtomic.Tests;
 
 /// <summary>
-/// Pins for the upstream defects SafeAtomic must not inherit (safeatomic-rs R1–R7, spec §1.4) and the
-/// bugs the Python package fixed for v2.0 (spec §2.14), each written so that upstream's behaviour fails it.
+/// Pins for the upstream defects SafeAtomic must not inherit (safeatomic-rs R1–R7, docs/design.md S1.4) and the
+/// bugs the Python package fixed for v2.0 (docs/design.md S2.14), each written so that upstream's behaviour fails it.
 /// </summary>
 public class RegressionTests
 {
@@ -219,7 +219,7 @@ public class RegressionTests
         Assert.That(fsynced, Is.SupersetOf(new[] { dir.Path, dir["n1"], Path.Combine(dir.Path, "n1", "n2") }));
     }
 
-    // ---------------------------------------------------------------- spec §2.14 / §2.15 pins
+    // ---------------------------------------------------------------- docs/design.md S2.14 / S2.15 pins
 
     [Test]
     public void Pin_2_14_EXDEV_at_the_final_rename_is_translated_never_leaked_raw()

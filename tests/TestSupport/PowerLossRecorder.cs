@@ -31,7 +31,7 @@ public sealed record CrashState(int CrashPoint, string Description, IReadOnlyDic
 /// every write (offset + bytes), fsync/fdatasync, truncate (SetLength), creation, rename, unlink and directory
 /// fsync of a workload. <see cref="CrashStates"/> then enumerates the states a power loss could leave:
 /// for every file, the bytes as of its last fsync plus every prefix of the bytes written after it (at every
-/// write boundary and every <c>stride</c>-th byte), the same with that unsynced part zero-filled (decision 13),
+/// write boundary and every <c>stride</c>-th byte), the same with that unsynced part zero-filled (docs/design.md D13),
 /// a write-boundary prefix followed by zeros up to the written length, and — for files created since the last
 /// fsync of their directory — the file being absent. On request, also the header shapes of <see cref="CrashShape"/>.
 /// </summary>
@@ -335,7 +335,7 @@ public sealed class PowerLossRecorder : IDisposable
                     continue;
                 }
 
-                // The length reached k but the unsynced data did not: zero-filled (decision 13).
+                // The length reached k but the unsynced data did not: zero-filled (docs/design.md D13).
                 var zeros = Full();
                 var bytes = new byte[k];
                 m.Current.AsSpan(0, (int)b).CopyTo(bytes);
@@ -370,7 +370,7 @@ public sealed class PowerLossRecorder : IDisposable
     /// The header shapes of one file's unsynced bytes [<paramref name="b"/>, end). A power loss loses unsynced
     /// data in pages, and a page boundary can fall at any byte of a frame header: (1) the tear keeps the first
     /// j bytes of a write and the file reads zeros from there to its end, to the next page boundary, or to one
-    /// header past the write start (decision 13's torn header); (2) a zero run (an unwritten page or hole
+    /// header past the write start (docs/design.md D13's torn header); (2) a zero run (an unwritten page or hole
     /// inside the file size, e.g. ext4 delayed allocation written back out of order) starts j bytes into a
     /// write and later written data survives after it, up to the next write boundary or for one 4 KiB page.
     /// </summary>

@@ -5,7 +5,7 @@ using NUnit.Framework;
 namespace TestSupport;
 
 /// <summary>
-/// The smallest snapshot helper that keeps Verify's conventions (decision 3), so that switching to
+/// The smallest snapshot helper that keeps Verify's conventions (docs/design.md D3), so that switching to
 /// Verify.NUnit later is a rename: the expected text lives in <c>&lt;TestClass&gt;.&lt;Method&gt;.verified.txt</c>
 /// committed next to the test's source file; on a mismatch the actual text is written to
 /// <c>&lt;TestClass&gt;.&lt;Method&gt;.received.txt</c> beside it and the test fails with a line diff. When the
