@@ -198,6 +198,7 @@ internal sealed class GroupCommit
     /// <summary>Under the gate: this caller becomes the flusher for everything appended so far.</summary>
     private FlushPlan BeginFlush()
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
         var handle = _tail.Handle;
         bool added = false;
         handle.DangerousAddRef(ref added);   // a concurrent rotation may dispose it; the fd stays open until released
@@ -321,6 +322,7 @@ internal sealed class GroupCommit
     /// </summary>
     private long GroupCommitSize(ulong target)
     {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
         ulong floor = Math.Max(_durableTxId, _recoveredTxId);
         return target > floor ? (long)(target - floor) : 0;
     }
