@@ -24,7 +24,4 @@ internal static class ThrowHelper
 
     [DoesNotReturn]
     public static void ThrowPoisoned(string reason) => throw new WriterPoisonedException(reason);
-
-    [DoesNotReturn]
-    public static void ThrowDisposed() => throw new ObjectDisposedException(nameof(RecordLog));
 }
