@@ -115,7 +115,8 @@ public static class FileSync
     /// <summary>
     /// Makes the directory's entries durable (files created, renamed or removed in it): opens the
     /// directory (O_DIRECTORY) and fsyncs it. A documented no-op on Windows, which has no supported way
-    /// to flush a directory (NTFS journals its metadata).
+    /// to flush a directory (NTFS journals its metadata). <see cref="AtomicFile.FsyncDir"/> is the same
+    /// operation under upstream's name (<c>fsync_dir</c>).
     /// </summary>
     /// <param name="directory">The directory.</param>
     public static void FsyncDirectory(string directory)
