@@ -277,7 +277,7 @@ public static class AtomicFile
                 throw Failures.AlreadyExists(fullTo);
             }
         }
-        catch (SystemCallException e) when (e.ErrorNumber == Errno.EXDEV)
+        catch (SystemCallException e) when (e.ErrorNumber == ErrorNumbers.EXDEV)
         {
             throw Failures.CrossDevice(fullFrom, fullTo, e);
         }

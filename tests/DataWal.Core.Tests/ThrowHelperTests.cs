@@ -9,7 +9,7 @@ namespace DataWal.Core.Tests;
 /// </summary>
 public class ThrowHelperTests
 {
-    private static readonly SystemCallException Inner = new("fsync", "/d/x", Errno.EIO, "EIO");
+    private static readonly SystemCallException Inner = new("fsync", "/d/x", ErrorNumbers.EIO, "EIO");
 
     private static IEnumerable<TestCaseData> Built()
     {

@@ -7,7 +7,7 @@ namespace DataWal.Kv.Tests;
 /// <summary>Pins the text and inner exception of every DataWalException the store's <see cref="ThrowHelper"/> builds.</summary>
 public class ThrowHelperTests
 {
-    private static readonly SystemCallException Inner = new("pread", "/d/00000001.dwal", Errno.EIO, "EIO");
+    private static readonly SystemCallException Inner = new("pread", "/d/00000001.dwal", ErrorNumbers.EIO, "EIO");
 
     [Test]
     public void Built_exceptions_keep_their_messages_and_inner()
