@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Threading.Channels;
 using NUnit.Framework;
+using SafeAtomic;
 using TestChild;
 using TestSupport;
 using static DataWal.Core.Tests.TestUtil;

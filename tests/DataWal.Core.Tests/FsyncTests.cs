@@ -1,4 +1,5 @@
 using NUnit.Framework;
+using SafeAtomic;
 using TestSupport;
 using static DataWal.Core.Tests.TestUtil;
 
