@@ -3,7 +3,7 @@ using System.Text;
 namespace DataWal.Cli;
 
 /// <summary>How keys, payloads and values are shown in human output (<c>--bytes</c>).</summary>
-public enum BytesMode
+internal enum BytesMode
 {
     /// <summary>Printable ASCII as text (quoted when needed), anything else as <c>b64:…</c> (the default).</summary>
     Auto,
@@ -21,7 +21,7 @@ public enum BytesMode
 /// <summary>What <c>get</c> shows for a value in human mode: a line of text, or a hint on stderr for binary bytes.</summary>
 /// <param name="Text">The line to print on stdout, or null when <see cref="Hint"/> is set.</param>
 /// <param name="Hint">The hint to print on stderr for a binary value in auto/raw mode, or null.</param>
-public readonly record struct GetValueRendering(string? Text, string? Hint)
+internal readonly record struct GetValueRendering(string? Text, string? Hint)
 {
     /// <summary>True when the value is binary and only a hint is shown.</summary>
     public bool IsBinaryHint => Hint is not null;
@@ -32,7 +32,7 @@ public readonly record struct GetValueRendering(string? Text, string? Hint)
 /// readable, everything else is encoded, and long values are cut at <see cref="DefaultTruncateBytes"/>
 /// source bytes with <c>...</c> appended. JSON output never uses this (it is always full base64).
 /// </summary>
-public static class BytesRender
+internal static class BytesRender
 {
     /// <summary>How many source bytes are rendered unless <c>--no-truncate</c> is given.</summary>
     public const int DefaultTruncateBytes = 64;

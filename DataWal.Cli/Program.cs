@@ -98,7 +98,7 @@ public static class Program
     }
 
     /// <summary>The tool's version (the assembly's informational version without build metadata).</summary>
-    public static string Version
+    internal static string Version
     {
         get
         {

@@ -121,7 +121,7 @@ public sealed partial class DirectoryLock : IDisposable
         }
         catch (SafeAtomicException e)
         {
-            throw new DataWalException($"datawal: open lock file {path}: {e.Message}", e);
+            throw ThrowHelper.OpenLockFileFailed(path, e);
         }
     }
 

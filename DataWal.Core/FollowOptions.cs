@@ -1,10 +1,20 @@
 namespace DataWal.Core;
 
 /// <summary>Options for <see cref="RecordLogReader.FollowAsync"/>.</summary>
+/// <remarks>
+/// Each property checks its value when it is set: a bad value throws <see cref="ArgumentOutOfRangeException"/>
+/// naming the property, from the object initializer rather than from a later <see cref="RecordLogReader.FollowAsync"/>.
+/// </remarks>
 public sealed class FollowOptions
 {
     /// <summary>The default <see cref="PollInterval"/> (250 ms).</summary>
     public static readonly TimeSpan DefaultPollInterval = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>The longest <see cref="PollInterval"/> (one day; the CLI's <c>--poll-interval</c> has the same limit).</summary>
+    internal static readonly TimeSpan MaxPollInterval = TimeSpan.FromDays(1);
+
+    private readonly TimeSpan _pollInterval = DefaultPollInterval;
+    private readonly int _readBufferSize = LogScanner.DefaultBufferSize;
 
     /// <summary>
     /// Yield only records an fsync has covered. With a <see cref="RecordLog"/> on the same directory open in
@@ -16,17 +26,31 @@ public sealed class FollowOptions
 
     /// <summary>
     /// The longest the follower sleeps before looking at the files again when nothing woke it (default
-    /// <see cref="DefaultPollInterval"/>). A writer in this process wakes it at once; a writer in another
-    /// process wakes it through file-change notification when <see cref="WatchFileSystem"/> is on, and this
-    /// interval bounds the delay when notification is unavailable or missed. Timers tick with the
-    /// operating system's clock: on Linux an interval below one kernel tick (4 ms at the common 250 Hz)
-    /// sleeps about a tick.
+    /// <see cref="DefaultPollInterval"/>; positive, at most one day). A writer in this process wakes it at
+    /// once; a writer in another process wakes it through file-change notification when
+    /// <see cref="WatchFileSystem"/> is on, and this interval bounds the delay when notification is
+    /// unavailable or missed. Timers tick with the operating system's clock: on Linux an interval below one
+    /// kernel tick (4 ms at the common 250 Hz) sleeps about a tick.
     /// </summary>
-    public TimeSpan PollInterval { get; init; } = DefaultPollInterval;
+    /// <exception cref="ArgumentOutOfRangeException">The value is zero, negative (<see cref="Timeout.InfiniteTimeSpan"/> included) or above one day.</exception>
+    public TimeSpan PollInterval
+    {
+        get => _pollInterval;
+        init => _pollInterval = value > TimeSpan.Zero && value <= MaxPollInterval
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(PollInterval), value, "FollowOptions.PollInterval must be positive and at most one day.");
+    }
 
     /// <summary>Use file-change notification (inotify, FSEvents, ReadDirectoryChangesW) for writers in other processes (default true).</summary>
     public bool WatchFileSystem { get; init; } = true;
 
-    /// <summary>Size of the read buffer (default 256 KiB); a larger frame grows it to that frame's size.</summary>
-    public int ReadBufferSize { get; init; } = LogScanner.DefaultBufferSize;
+    /// <summary>Size of the read buffer (default 256 KiB; 1 byte to 1 GiB); a larger frame grows it to that frame's size.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive, or above 1 GiB.</exception>
+    public int ReadBufferSize
+    {
+        get => _readBufferSize;
+        init => _readBufferSize = value is > 0 and <= RecordLogOptions.MaxReadBufferSize
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(ReadBufferSize), value, "FollowOptions.ReadBufferSize must be positive and at most 1 GiB.");
+    }
 }

@@ -1,28 +1,83 @@
 namespace DataWal.Core;
 
 /// <summary>Options for opening a <see cref="RecordLog"/>.</summary>
+/// <remarks>
+/// Each property checks its value when it is set, so an options object that exists is a valid one: a bad
+/// value throws <see cref="ArgumentOutOfRangeException"/> naming the property, from the object initializer
+/// rather than from a later <see cref="RecordLog.Open(string, RecordLogOptions?)"/>.
+/// </remarks>
 public sealed class RecordLogOptions
 {
+    /// <summary>The largest <see cref="ReadBufferSize"/> (1 GiB), also <see cref="FollowOptions.ReadBufferSize"/>'s.</summary>
+    internal const int MaxReadBufferSize = 1 << 30;
+
+    /// <summary>The shortest <see cref="GroupCommitInterval"/>: the flusher waits in whole milliseconds, so a shorter one would spin.</summary>
+    internal static readonly TimeSpan MinGroupCommitInterval = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>The longest <see cref="GroupCommitInterval"/>, the same bound as <see cref="FollowOptions.PollInterval"/>'s.</summary>
+    internal static readonly TimeSpan MaxGroupCommitInterval = TimeSpan.FromDays(1);
+
+    private readonly int _readBufferSize = LogScanner.DefaultBufferSize;
+    private readonly DurabilityMode _durability = DurabilityMode.Manual;
+    private readonly TimeSpan _groupCommitInterval = TimeSpan.FromMilliseconds(10);
+    private readonly int _groupCommitRecords;
+    private readonly long _groupCommitBytes;
+
     /// <summary>
-    /// Size of the read buffer recovery and scans start with (default 256 KiB). A larger frame grows it to
-    /// that frame's size; memory never depends on the size of the log.
+    /// Size of the read buffer recovery and scans start with (default 256 KiB; 1 byte to 1 GiB). A larger
+    /// frame grows it to that frame's size; memory never depends on the size of the log.
     /// </summary>
-    public int ReadBufferSize { get; init; } = LogScanner.DefaultBufferSize;
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive, or above 1 GiB.</exception>
+    public int ReadBufferSize
+    {
+        get => _readBufferSize;
+        init => _readBufferSize = value is > 0 and <= MaxReadBufferSize
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(ReadBufferSize), value, "RecordLogOptions.ReadBufferSize must be positive and at most 1 GiB.");
+    }
 
     /// <summary>When appended records become durable (default <see cref="DurabilityMode.Manual"/>, as upstream).</summary>
-    public DurabilityMode Durability { get; init; } = DurabilityMode.Manual;
+    /// <exception cref="ArgumentOutOfRangeException">The value is not one of <see cref="DurabilityMode"/>'s named values.</exception>
+    public DurabilityMode Durability
+    {
+        get => _durability;
+        init => _durability = Enum.IsDefined(value)
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(Durability), value, "RecordLogOptions.Durability must be a defined DurabilityMode value.");
+    }
 
     /// <summary>
     /// Under <see cref="DurabilityMode.Grouped"/>: the longest an appended record waits before a background
-    /// fsync covers it (default 10 ms).
+    /// fsync covers it (default 10 ms; 1 ms to one day).
     /// </summary>
-    public TimeSpan GroupCommitInterval { get; init; } = TimeSpan.FromMilliseconds(10);
+    /// <exception cref="ArgumentOutOfRangeException">The value is below 1 ms (zero, negative or <see cref="Timeout.InfiniteTimeSpan"/> included) or above one day.</exception>
+    public TimeSpan GroupCommitInterval
+    {
+        get => _groupCommitInterval;
+        init => _groupCommitInterval = value >= MinGroupCommitInterval && value <= MaxGroupCommitInterval
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(GroupCommitInterval), value, "RecordLogOptions.GroupCommitInterval must be at least 1 ms and at most one day.");
+    }
 
-    /// <summary>Under <see cref="DurabilityMode.Grouped"/>: fsync early once this many records are unsynced (0 = no limit).</summary>
-    public int GroupCommitRecords { get; init; }
+    /// <summary>Under <see cref="DurabilityMode.Grouped"/>: fsync early once this many records are unsynced (default 0 = no limit).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public int GroupCommitRecords
+    {
+        get => _groupCommitRecords;
+        init => _groupCommitRecords = value >= 0
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(GroupCommitRecords), value, "RecordLogOptions.GroupCommitRecords must not be negative (0 = no limit).");
+    }
 
-    /// <summary>Under <see cref="DurabilityMode.Grouped"/>: fsync early once this many bytes are unsynced (0 = no limit).</summary>
-    public long GroupCommitBytes { get; init; }
+    /// <summary>Under <see cref="DurabilityMode.Grouped"/>: fsync early once this many bytes are unsynced (default 0 = no limit).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public long GroupCommitBytes
+    {
+        get => _groupCommitBytes;
+        init => _groupCommitBytes = value >= 0
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(GroupCommitBytes), value, "RecordLogOptions.GroupCommitBytes must not be negative (0 = no limit).");
+    }
 }
 
 /// <summary>

@@ -114,7 +114,7 @@ public static class SegmentFiles
         }
         catch (SafeAtomicException e)
         {
-            throw new DataWalException($"datawal: stat segment {path}: {e.Message}", e);
+            throw ThrowHelper.StatSegmentFailed(path, e);
         }
     }
 
@@ -131,7 +131,7 @@ public static class SegmentFiles
         }
         catch (SafeAtomicException e)
         {
-            throw new DataWalException($"datawal: list log directory {directory}: {e.Message}", e);
+            throw ThrowHelper.ListLogDirectoryFailed(directory, e);
         }
 
         foreach (var entry in entries)
@@ -157,7 +157,7 @@ public static class SegmentFiles
 
         if (max >= MaxId)
         {
-            throw new DataWalException($"datawal: segment id overflow: {max} is the last id an 8-digit segment name can hold");
+            ThrowHelper.ThrowSegmentIdOverflow(max);
         }
 
         return max + 1;

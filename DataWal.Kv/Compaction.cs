@@ -19,12 +19,12 @@ internal static class Compaction
         string target = Path.GetFullPath(outDirectory);
         if (File.Exists(target))
         {
-            throw new DataWalException($"datawal: compact_to target {target} is not a directory");
+            ThrowHelper.ThrowCompactTargetIsNotADirectory(target);
         }
 
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
         {
-            throw new DataWalException($"datawal: compact_to target {target} is not empty; refusing to overwrite");
+            ThrowHelper.ThrowCompactTargetIsNotEmpty(target);
         }
 
         var live = source.Snapshot(sorted: true);

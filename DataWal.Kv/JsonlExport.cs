@@ -34,7 +34,7 @@ internal static class JsonlExport
         {
             // The SafeAtomic exception (inner) tells whether the old file is intact or the new one is
             // in place but not confirmed durable.
-            throw new DataWal.Core.DataWalException($"datawal: export jsonl to {full}: {e.Message}", e);
+            throw ThrowHelper.ExportJsonlFailed(full, e);
         }
 
         KvTelemetry.Exported(source.Directory, full, live.Count, bytes, Stopwatch.GetElapsedTime(started));

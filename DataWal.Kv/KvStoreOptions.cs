@@ -3,11 +3,30 @@ using DataWal.Core;
 namespace DataWal.Kv;
 
 /// <summary>Options for opening a <see cref="KvStore"/>.</summary>
+/// <remarks>
+/// Each property checks its value when it is set: a bad value throws <see cref="ArgumentOutOfRangeException"/>
+/// naming the property, from the object initializer rather than from a later <see cref="KvStore.Open"/>.
+/// </remarks>
 public sealed class KvStoreOptions
 {
-    /// <summary>Options for the underlying <see cref="RecordLog"/>.</summary>
+    private readonly int _readHandleCapacity = ReadHandlePool.DefaultCapacity;
+
+    /// <summary>
+    /// Options for the underlying <see cref="RecordLog"/>; null (the default) means
+    /// <see cref="RecordLogOptions"/>' defaults, as for <see cref="RecordLog.Open(string, RecordLogOptions?)"/>.
+    /// </summary>
     public RecordLogOptions? Log { get; init; }
 
-    /// <summary>How many read-only segment handles <see cref="KvStore.Get"/> keeps open (default 16).</summary>
-    public int ReadHandleCapacity { get; init; } = ReadHandlePool.DefaultCapacity;
+    /// <summary>
+    /// How many read-only segment handles <see cref="KvStore.Get"/> keeps open (default 16). 0 keeps none:
+    /// each read opens and closes its segment.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public int ReadHandleCapacity
+    {
+        get => _readHandleCapacity;
+        init => _readHandleCapacity = value >= 0
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(ReadHandleCapacity), value, "KvStoreOptions.ReadHandleCapacity must not be negative (0 = no cached handles).");
+    }
 }

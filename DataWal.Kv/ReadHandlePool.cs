@@ -53,7 +53,7 @@ internal sealed class ReadHandlePool : IDisposable
         catch (SafeAtomicException e)
         {
             // A failed read is an error naming the segment, never a shorter value or a miss.
-            throw new DataWalException($"datawal: read segment {SegmentFiles.PathFor(_directory, segment)} at offset {offset}: {e.Message}", e);
+            throw ThrowHelper.ReadSegmentFailed(SegmentFiles.PathFor(_directory, segment), offset, e);
         }
         finally
         {
@@ -102,7 +102,7 @@ internal sealed class ReadHandlePool : IDisposable
         }
         catch (SafeAtomicException e)
         {
-            throw new DataWalException($"datawal: open segment {path}: {e.Message}", e);
+            throw ThrowHelper.OpenSegmentFailed(path, e);
         }
 
         if (_capacity == 0)

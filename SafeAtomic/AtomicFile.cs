@@ -277,7 +277,7 @@ public static class AtomicFile
                 throw Failures.AlreadyExists(fullTo);
             }
         }
-        catch (SystemCallException e) when (e.ErrorNumber == Errno.EXDEV)
+        catch (SystemCallException e) when (e.ErrorNumber == ErrorNumbers.EXDEV)
         {
             throw Failures.CrossDevice(fullFrom, fullTo, e);
         }
@@ -297,6 +297,11 @@ public static class AtomicFile
     /// Makes <paramref name="directory"/>'s entries durable (open with O_DIRECTORY, fsync). A documented
     /// no-op on Windows, where directories cannot be flushed (NTFS journals metadata).
     /// </summary>
+    /// <remarks>
+    /// Upstream's <c>fsync_dir</c>, under its upstream name: an alias of <see cref="FileSync.FsyncDirectory"/>
+    /// (the name every other SafeAtomic member and the handle-level layer use) that makes a relative
+    /// <paramref name="directory"/> absolute first, so errors name the absolute path.
+    /// </remarks>
     /// <param name="directory">The directory to fsync.</param>
     /// <exception cref="SystemCallException">The directory could not be opened or fsynced.</exception>
     public static void FsyncDir(string directory) => FileSync.FsyncDirectory(Path.GetFullPath(directory));

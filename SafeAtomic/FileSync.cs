@@ -71,7 +71,7 @@ public static class FileSync
             {
                 n = calls.Write(handle, data, offset);
             }
-            catch (SystemCallException e) when (e.ErrorNumber == Errno.EINTR && ++interrupted < MaxInterruptedRetries)
+            catch (SystemCallException e) when (e.ErrorNumber == ErrorNumbers.EINTR && ++interrupted < MaxInterruptedRetries)
             {
                 continue;
             }
@@ -79,7 +79,7 @@ public static class FileSync
             if (n <= 0)
             {
                 // A regular file never accepts zero bytes of a non-empty write; looping would spin forever.
-                throw new SystemCallException(offset >= 0 ? "pwrite" : "write", null, Errno.EIO, "EIO");
+                throw new SystemCallException(offset >= 0 ? "pwrite" : "write", null, ErrorNumbers.EIO, "EIO");
             }
 
             data = data[n..];
@@ -115,7 +115,8 @@ public static class FileSync
     /// <summary>
     /// Makes the directory's entries durable (files created, renamed or removed in it): opens the
     /// directory (O_DIRECTORY) and fsyncs it. A documented no-op on Windows, which has no supported way
-    /// to flush a directory (NTFS journals its metadata).
+    /// to flush a directory (NTFS journals its metadata). <see cref="AtomicFile.FsyncDir"/> is the same
+    /// operation under upstream's name (<c>fsync_dir</c>).
     /// </summary>
     /// <param name="directory">The directory.</param>
     public static void FsyncDirectory(string directory)
@@ -174,7 +175,7 @@ public static class FileSync
             {
                 n = calls.Read(handle, buffer[total..], offset + total);
             }
-            catch (SystemCallException e) when (e.ErrorNumber == Errno.EINTR && ++interrupted < MaxInterruptedRetries)
+            catch (SystemCallException e) when (e.ErrorNumber == ErrorNumbers.EINTR && ++interrupted < MaxInterruptedRetries)
             {
                 continue;
             }
@@ -238,7 +239,7 @@ public static class FileSync
             {
                 return call(calls, state);
             }
-            catch (SystemCallException e) when (e.ErrorNumber == Errno.EINTR && attempt < MaxInterruptedRetries)
+            catch (SystemCallException e) when (e.ErrorNumber == ErrorNumbers.EINTR && attempt < MaxInterruptedRetries)
             {
             }
         }

@@ -1,8 +1,14 @@
 using System.Diagnostics.CodeAnalysis;
+using SafeAtomic;
 
 namespace DataWal.Core;
 
-/// <summary>Throw helpers keep the hot encode/append/decode paths small and inlinable.</summary>
+/// <summary>
+/// Throw helpers keep the hot encode/append/decode paths small and inlinable, and hold the stable messages
+/// in one place. <c>Throw*</c> methods throw; the others build the exception for a <c>throw</c> at the call
+/// site (in a catch block, where the compiler must see that the block ends). Tests and snapshots pin the
+/// messages: change none.
+/// </summary>
 internal static class ThrowHelper
 {
     [DoesNotReturn]
@@ -25,6 +31,68 @@ internal static class ThrowHelper
     [DoesNotReturn]
     public static void ThrowPoisoned(string reason) => throw new WriterPoisonedException(reason);
 
+    // ---- the log directory
+
+    public static DataWalException CreateLogDirectoryFailed(string directory, SafeAtomicException inner) =>
+        new($"datawal: create log directory {directory}: {inner.Message}", inner);
+
+    public static DataWalException OpenRecordLogFailed(string directory, SafeAtomicException inner) =>
+        new($"datawal: open record log {directory}: {inner.Message}", inner);
+
+    public static DataWalException ListLogDirectoryFailed(string directory, SafeAtomicException inner) =>
+        new($"datawal: list log directory {directory}: {inner.Message}", inner);
+
+    public static DataWalException FsyncLogDirectoryFailed(string directory, SafeAtomicException inner) =>
+        new($"datawal: fsync log directory {directory}: {inner.Message}", inner);
+
+    public static DataWalException OpenLockFileFailed(string path, SafeAtomicException inner) =>
+        new($"datawal: open lock file {path}: {inner.Message}", inner);
+
     [DoesNotReturn]
-    public static void ThrowDisposed() => throw new ObjectDisposedException(nameof(RecordLog));
+    public static void ThrowReaderDirectoryIsNotADirectory(string directory) =>
+        throw new DataWalException($"datawal: reader dir {directory} is not a directory");
+
+    [DoesNotReturn]
+    public static void ThrowReaderDirectoryMissing(string directory) =>
+        throw new DataWalException($"datawal: stat reader dir {directory}: No such file or directory (os error 2)");
+
+    // ---- segments
+
+    [DoesNotReturn]
+    public static void ThrowSegmentIdOverflow(uint max) =>
+        throw new DataWalException($"datawal: segment id overflow: {max} is the last id an 8-digit segment name can hold");
+
+    public static DataWalException CreateSegmentFailed(string path, SafeAtomicException inner) =>
+        new($"datawal: create segment {path}: {inner.Message}", inner);
+
+    public static DataWalException OpenSegmentFailed(string path, SafeAtomicException inner) =>
+        new($"datawal: open segment {path}: {inner.Message}", inner);
+
+    public static DataWalException StatSegmentFailed(string path, SafeAtomicException inner) =>
+        new($"datawal: stat segment {path}: {inner.Message}", inner);
+
+    public static DataWalException ReadSegmentFailed(string path, long offset, SafeAtomicException inner) =>
+        new($"datawal: read segment {path} at offset {offset}: {inner.Message}", inner);
+
+    /// <summary>The append's frames did not all reach the segment (upstream's <c>write_all</c>).</summary>
+    public static DataWalException WriteSegmentFailed(string path, SafeAtomicException inner) =>
+        new($"datawal: write_all to segment {path}: {inner.Message}", inner);
+
+    public static DataWalException FsyncSegmentFailed(string path, SafeAtomicException inner) =>
+        new($"datawal: fsync segment {path}: {inner.Message}", inner);
+
+    /// <summary>A segment is shorter than what a scan or follower already read from it.</summary>
+    [DoesNotReturn]
+    public static void ThrowSegmentShrank(string path, long length, long offset) =>
+        throw new DataWalException($"datawal: segment {path} is {length} bytes, shorter than offset {offset} already read; the log was truncated or replaced");
+
+    // ---- following
+
+    public static DataWalException FollowFsyncSegmentFailed(string path, SafeAtomicException inner) =>
+        new($"datawal: follow: fsync segment {path}: {inner.Message}", inner);
+
+    /// <param name="path">The segment.</param>
+    /// <param name="inner">The <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> of the open.</param>
+    public static DataWalException FollowOpenSegmentFailed(string path, Exception inner) =>
+        new($"datawal: follow: open segment {path}: {inner.Message}", inner);
 }

@@ -19,7 +19,4 @@ internal static class Paths
         string directory = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no parent directory.", nameof(path));
         return (full, directory, name);
     }
-
-    /// <summary>The absolute path of the directory that holds <paramref name="path"/>.</summary>
-    public static string DirectoryOf(string path) => Split(path).Directory;
 }

@@ -43,7 +43,7 @@ internal sealed class PendingFile
                 var handle = FileSync.Open(temp, FileMode.CreateNew, FileAccess.Write, OwnerOnly);
                 return new PendingFile(full, directory, temp, handle);
             }
-            catch (SystemCallException e) when (e.ErrorNumber == Errno.EEXIST && attempt < MaxNameAttempts)
+            catch (SystemCallException e) when (e.ErrorNumber == ErrorNumbers.EEXIST && attempt < MaxNameAttempts)
             {
                 // A 64-bit random name collided (or something squats on it): draw another.
             }

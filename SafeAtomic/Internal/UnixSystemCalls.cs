@@ -65,12 +65,12 @@ internal sealed partial class UnixSystemCalls : SystemCalls
             }
 
             var errno = Stdlib.GetLastError();
-            if (errno == Mono.Unix.Native.Errno.EINTR)
+            if (errno == Errno.EINTR)
             {
                 continue;
             }
 
-            if (errno != Mono.Unix.Native.Errno.EEXIST)
+            if (errno != Errno.EEXIST)
             {
                 throw Error("open", path, errno);
             }
@@ -83,14 +83,14 @@ internal sealed partial class UnixSystemCalls : SystemCalls
             }
 
             errno = Stdlib.GetLastError();
-            if (errno == Mono.Unix.Native.Errno.ENOENT && Syscall.lstat(path, out _) == 0)
+            if (errno == Errno.ENOENT && Syscall.lstat(path, out _) == 0)
             {
                 // Something is at the path that open() cannot follow: a dangling symlink. O_CREAT|O_EXCL keeps
                 // answering EEXIST for it, so going round again would spin forever.
                 throw Error("open", path, errno);
             }
 
-            if (errno is not (Mono.Unix.Native.Errno.ENOENT or Mono.Unix.Native.Errno.EINTR))
+            if (errno is not (Errno.ENOENT or Errno.EINTR))
             {
                 throw Error("open", path, errno);
             }
@@ -214,15 +214,15 @@ internal sealed partial class UnixSystemCalls : SystemCalls
             }
 
             int errno = FromRaw(Marshal.GetLastPInvokeError());
-            if (errno == SafeAtomic.Errno.EEXIST)
+            if (errno == ErrorNumbers.EEXIST)
             {
                 return false;
             }
 
             // File systems without RENAME_NOREPLACE support answer EINVAL; old kernels ENOSYS.
-            if (errno is not (SafeAtomic.Errno.EINVAL or SafeAtomic.Errno.ENOSYS or SafeAtomic.Errno.EOPNOTSUPP))
+            if (errno is not (ErrorNumbers.EINVAL or ErrorNumbers.ENOSYS or ErrorNumbers.EOPNOTSUPP))
             {
-                throw new SystemCallException("renameat2", from + " -> " + to, errno, SafeAtomic.Errno.Name(errno));
+                throw new SystemCallException("renameat2", from + " -> " + to, errno, ErrorNumbers.Name(errno));
             }
         }
         else if (OperatingSystem.IsMacOS() || OperatingSystem.IsIOS())
@@ -233,14 +233,14 @@ internal sealed partial class UnixSystemCalls : SystemCalls
             }
 
             int errno = FromRaw(Marshal.GetLastPInvokeError());
-            if (errno == SafeAtomic.Errno.EEXIST)
+            if (errno == ErrorNumbers.EEXIST)
             {
                 return false;
             }
 
-            if (errno is not (SafeAtomic.Errno.EINVAL or SafeAtomic.Errno.ENOSYS or SafeAtomic.Errno.EOPNOTSUPP))
+            if (errno is not (ErrorNumbers.EINVAL or ErrorNumbers.ENOSYS or ErrorNumbers.EOPNOTSUPP))
             {
-                throw new SystemCallException("renamex_np", from + " -> " + to, errno, SafeAtomic.Errno.Name(errno));
+                throw new SystemCallException("renamex_np", from + " -> " + to, errno, ErrorNumbers.Name(errno));
             }
         }
 
@@ -254,7 +254,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
         if (Syscall.link(from, to) != 0)
         {
             var errno = Stdlib.GetLastError();
-            if (errno == Mono.Unix.Native.Errno.EEXIST)
+            if (errno == Errno.EEXIST)
             {
                 return false;
             }
@@ -284,7 +284,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
         }
 
         var errno = Stdlib.GetLastError();
-        if (errno == Mono.Unix.Native.Errno.EEXIST && Directory.Exists(path))
+        if (errno == Errno.EEXIST && Directory.Exists(path))
         {
             return false;
         }
@@ -321,7 +321,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
             var errno = Stdlib.GetLastError();
             // ELOOP (Linux, macOS) or EMLINK (FreeBSD): a link at the last component; ENXIO: a FIFO without a
             // reader; EISDIR: a directory opened for writing. Each means the entry changed kind since the look.
-            if (errno is Mono.Unix.Native.Errno.ELOOP or Mono.Unix.Native.Errno.EMLINK or Mono.Unix.Native.Errno.ENXIO or Mono.Unix.Native.Errno.EISDIR)
+            if (errno is Errno.ELOOP or Errno.EMLINK or Errno.ENXIO or Errno.EISDIR)
             {
                 var kind = GetFileKind(path);
                 if (kind is not (FileKind.Regular or FileKind.Missing))
@@ -387,7 +387,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
         }
 
         var errno = Stdlib.GetLastError();
-        if (errno is Mono.Unix.Native.Errno.ENOENT or Mono.Unix.Native.Errno.ENOTDIR)
+        if (errno is Errno.ENOENT or Errno.ENOTDIR)
         {
             return FileKind.Missing;
         }
@@ -509,7 +509,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
 
     private static SystemCallException LastError(string call, string? path) => Error(call, path, Stdlib.GetLastError());
 
-    private static SystemCallException Error(string call, string? path, Mono.Unix.Native.Errno errno) =>
+    private static SystemCallException Error(string call, string? path, Errno errno) =>
         new(call, path, (int)errno, errno.ToString());
 
     private static int FromRaw(int raw)

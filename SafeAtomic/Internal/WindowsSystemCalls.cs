@@ -150,7 +150,7 @@ internal sealed partial class WindowsSystemCalls : SystemCalls
 
     private static SystemCallException MoveError(string from, string to, int error) =>
         error == ErrorNotSameDevice
-            ? new SystemCallException("MoveFileEx", from + " -> " + to, SafeAtomic.Errno.EXDEV, "EXDEV")
+            ? new SystemCallException("MoveFileEx", from + " -> " + to, ErrorNumbers.EXDEV, "EXDEV")
             : new SystemCallException("MoveFileEx", from + " -> " + to, error, new Win32Exception(error).Message);
 
     public override SafeFileHandle OpenRegular(string path, FileAccess access, bool create, UnixFileMode? createMode)

@@ -163,7 +163,7 @@ public class BatchTests
         var log = RecordLog.Open(dir.Path);
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Write, Errno.EIO);
+            faults.Fail(Call.Write, ErrorNumbers.EIO);
             var e = Assert.Throws<DataWalException>(() => log.AppendBatch(batch));
             Assert.That(e, Is.Not.InstanceOf<WriterPoisonedException>());
         }

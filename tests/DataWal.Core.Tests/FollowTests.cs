@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Threading.Channels;
 using NUnit.Framework;
+using SafeAtomic;
 using TestChild;
 using TestSupport;
 using static DataWal.Core.Tests.TestUtil;
@@ -636,7 +637,7 @@ public class FollowTests
         using var dir = new TempDir();
         Seed(dir.Path, "a", "b");
         using var faults = FaultInjector.Install();
-        faults.Fail(Call.FsyncData, SafeAtomic.Errno.EIO);
+        faults.Fail(Call.FsyncData, ErrorNumbers.EIO);
         var durableOnly = new FollowOptions { DurableOnly = true, PollInterval = TimeSpan.FromMilliseconds(20), WatchFileSystem = false };
         await using var follow = new Follow(dir.Path, FollowPosition.Start, durableOnly);
         var error = await follow.ErrorAsync();

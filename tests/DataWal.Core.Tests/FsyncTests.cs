@@ -1,4 +1,5 @@
 using NUnit.Framework;
+using SafeAtomic;
 using TestSupport;
 using static DataWal.Core.Tests.TestUtil;
 
@@ -165,7 +166,7 @@ public class FsyncTests
         Corpus.CopyTo("truncated_tail", dir.Path);
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Fsync, SafeAtomic.Errno.EIO, path: p => p == Seg(dir.Path, 1));
+            faults.Fail(Call.Fsync, ErrorNumbers.EIO, path: p => p == Seg(dir.Path, 1));
             var e = Assert.Throws<DataWalException>(() => RecordLog.Open(dir.Path));
             Assert.That(e!.Message, Does.StartWith($"datawal: open record log {dir.Path}: "));
         }
@@ -183,7 +184,7 @@ public class FsyncTests
         Corpus.CopyTo("truncated_tail", dir.Path);
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.SetLength, SafeAtomic.Errno.EIO, path: p => p == Seg(dir.Path, 1));
+            faults.Fail(Call.SetLength, ErrorNumbers.EIO, path: p => p == Seg(dir.Path, 1));
             Assert.Throws<DataWalException>(() => RecordLog.Open(dir.Path));
         }
 

@@ -41,7 +41,7 @@ public class GroupCommitTests
                 _release.Wait(TimeSpan.FromSeconds(30));
                 if (_failWith != 0)
                 {
-                    throw new SystemCallException("fdatasync", null, _failWith, Errno.Name(_failWith));
+                    throw new SystemCallException("fdatasync", null, _failWith, ErrorNumbers.Name(_failWith));
                 }
             }
 
@@ -117,7 +117,7 @@ public class GroupCommitTests
 
         using var scope = SystemCalls.Use(calls);
         calls.HoldNextDataSync();
-        calls.FailHeldWith(Errno.EIO);
+        calls.FailHeldWith(ErrorNumbers.EIO);
         log.Append("a"u8);
         var leader = OnOwnThread(log.Fsync);
         Assert.That(calls.Entered.Wait(TimeSpan.FromSeconds(30)), Is.True);
@@ -271,7 +271,7 @@ public class GroupCommitTests
             }
 
             using var faults = FaultInjector.Install();
-            faults.Fail(Call.Write, Errno.ENOSPC);
+            faults.Fail(Call.Write, ErrorNumbers.ENOSPC);
             Assert.Throws<DataWalException>(() => log.AppendBatch(batch));
             Assert.That(log.IsPoisoned, Is.True);
             Assert.That(log.NextTxId, Is.EqualTo(2UL), "a failed batch consumes no txid");
@@ -296,7 +296,7 @@ public class GroupCommitTests
             // The kernel takes 350 bytes (two whole 140-byte frames and part of a third), then fails.
             using var faults = FaultInjector.Install();
             faults.ShortWrites(350, times: 1);
-            faults.Fail(Call.Write, Errno.EIO); // the short-write rule consumed the first call
+            faults.Fail(Call.Write, ErrorNumbers.EIO); // the short-write rule consumed the first call
             Assert.Throws<DataWalException>(() => log.AppendBatch(batch));
         }
 

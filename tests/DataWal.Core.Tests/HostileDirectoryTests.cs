@@ -241,7 +241,7 @@ public class HostileDirectoryTests
         using var dir = new TempDir();
         Seed(dir.Path, "a", "b", "c");
         string segment = Seg(dir.Path, 1);
-        using var faults = FaultInjector.Install().Fail(Call.Read, Errno.EIO, path: p => p == segment);
+        using var faults = FaultInjector.Install().Fail(Call.Read, ErrorNumbers.EIO, path: p => p == segment);
 
         var e = Assert.Throws<DataWalException>(() => RecordLogReader.Open(dir.Path).ScanIter().ToList());
         Assert.That(e!.Message, Does.Contain(segment).And.Contain("EIO"));
@@ -250,11 +250,11 @@ public class HostileDirectoryTests
         Assert.That(w!.Message, Does.Contain(segment).And.Contain("EIO"));
 
         faults.Clear();
-        faults.Fail(Call.GetLength, Errno.EIO, path: p => p == segment);
+        faults.Fail(Call.GetLength, ErrorNumbers.EIO, path: p => p == segment);
         Assert.That(Assert.Throws<DataWalException>(() => RecordLogReader.Open(dir.Path).ScanIter().ToList())!.Message, Does.Contain(segment));
 
         faults.Clear();
-        faults.Fail(Call.ReadDirectory, Errno.EIO);
+        faults.Fail(Call.ReadDirectory, ErrorNumbers.EIO);
         Assert.That(Assert.Throws<DataWalException>(() => RecordLogReader.Open(dir.Path))!.Message, Does.Contain(dir.Path).And.Contain("EIO"));
 
         faults.Clear();

@@ -80,13 +80,13 @@ public class PoisonTests
         using var dir = new TempDir();
         using var log = Seeded(dir);
         using var faults = FaultInjector.Install();
-        faults.Fail(Call.Write, Errno.EIO, times: 1);
+        faults.Fail(Call.Write, ErrorNumbers.EIO, times: 1);
 
         var first = Assert.Throws<DataWalException>(() => log.AppendRecord(RecordType.Put, B("c"), B("333")));
         Assert.That(first, Is.Not.InstanceOf<WriterPoisonedException>(), "the failing call reports the I/O error itself");
         Assert.That(first!.Message, Does.StartWith($"datawal: write_all to segment {Seg(dir.Path, 1)}: "));
         Assert.That(first.InnerException, Is.InstanceOf<SystemCallException>());
-        Assert.That(((SystemCallException)first.InnerException!).ErrorNumber, Is.EqualTo(Errno.EIO));
+        Assert.That(((SystemCallException)first.InnerException!).ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
         Assert.That(log.IsPoisoned, Is.True);
 
         // The fault is gone, but the handle stays poisoned.
@@ -100,7 +100,7 @@ public class PoisonTests
         using var dir = new TempDir();
         using var log = Seeded(dir);
         using var faults = FaultInjector.Install();
-        faults.Fail(Call.Write, Errno.ENOSPC);
+        faults.Fail(Call.Write, ErrorNumbers.ENOSPC);
         Assert.Throws<DataWalException>(() => log.Append(B("x")));
         var e = Assert.Throws<WriterPoisonedException>(() => log.Append(B("y")));
         Assert.That(e!.Message, Is.EqualTo("datawal: writer poisoned: append_record write_all failed; drop handle and reopen"));
@@ -113,7 +113,7 @@ public class PoisonTests
         using (var log = Seeded(dir))
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Write, Errno.EIO);
+            faults.Fail(Call.Write, ErrorNumbers.EIO);
             Assert.Throws<DataWalException>(() => log.AppendRecord(RecordType.Put, B("c"), B("3")));
             Assert.That(log.IsPoisoned, Is.True);
         }
@@ -135,7 +135,7 @@ public class PoisonTests
         {
             goodLength = new FileInfo(Seg(dir.Path, 1)).Length;
             using var faults = FaultInjector.Install();
-            faults.ShortWrites(10, times: 1).Fail(Call.Write, Errno.EIO);
+            faults.ShortWrites(10, times: 1).Fail(Call.Write, ErrorNumbers.EIO);
             Assert.Throws<DataWalException>(() => log.Append(B("a payload that will be torn")));
             Assert.That(faults.Count(Call.Write), Is.EqualTo(2), "one short write, then the failing continuation");
             AssertWritesRefused(log, faults, "append_record write_all failed");
@@ -165,7 +165,7 @@ public class PoisonTests
         using var log = Seeded(dir);
         log.Append(B("unsynced"));
         using var faults = FaultInjector.Install();
-        faults.Fail(Call.FsyncData, Errno.EIO, times: 1);
+        faults.Fail(Call.FsyncData, ErrorNumbers.EIO, times: 1);
         var e = Assert.Throws<DataWalException>(() => log.Fsync());
         Assert.That(e, Is.Not.InstanceOf<WriterPoisonedException>());
         Assert.That(e!.Message, Does.StartWith($"datawal: fsync segment {Seg(dir.Path, 1)}: "));
@@ -183,7 +183,7 @@ public class PoisonTests
 
         using var log = RecordLog.Open(dir.Path);
         using var faults = FaultInjector.Install();
-        faults.Fail(Call.FsyncDirectory, Errno.EIO, times: 1);
+        faults.Fail(Call.FsyncDirectory, ErrorNumbers.EIO, times: 1);
         var e = Assert.Throws<DataWalException>(() => log.Fsync());
         Assert.That(e, Is.Not.InstanceOf<WriterPoisonedException>());
         Assert.That(e!.Message, Does.StartWith($"datawal: fsync log directory {dir.Path}: "));
@@ -198,7 +198,7 @@ public class PoisonTests
         using var dir = new TempDir();
         using var log = Seeded(dir);
         using var faults = FaultInjector.Install();
-        faults.Fail(Call.FsyncData, Errno.EIO, times: 1);
+        faults.Fail(Call.FsyncData, ErrorNumbers.EIO, times: 1);
         var e = Assert.Throws<DataWalException>(() => log.Rotate());
         Assert.That(e, Is.Not.InstanceOf<WriterPoisonedException>());
         Assert.That(SegmentFiles.List(dir.Path), Is.EqualTo(new uint[] { 1 }), "no new segment after the failed sync");
@@ -213,7 +213,7 @@ public class PoisonTests
         using var log = Seeded(dir);
         using var faults = FaultInjector.Install();
         string next = Seg(dir.Path, 2);
-        faults.Fail(Call.Open, Errno.ENOSPC, path: p => p == next);
+        faults.Fail(Call.Open, ErrorNumbers.ENOSPC, path: p => p == next);
         var e = Assert.Throws<DataWalException>(() => log.Rotate());
         Assert.That(e!.Message, Does.StartWith($"datawal: create segment {next}: "));
         Assert.That(SegmentFiles.List(dir.Path), Is.EqualTo(new uint[] { 1 }));
@@ -228,7 +228,7 @@ public class PoisonTests
         using (var log = Seeded(dir))
         {
             using var faults = FaultInjector.Install();
-            faults.Fail(Call.FsyncDirectory, Errno.EIO, times: 1);
+            faults.Fail(Call.FsyncDirectory, ErrorNumbers.EIO, times: 1);
             var e = Assert.Throws<DataWalException>(() => log.Rotate());
             Assert.That(e!.Message, Does.StartWith($"datawal: fsync log directory {dir.Path}: "));
             Assert.That(faults.WriteSideCalls.Select(c => c.Call), Is.EqualTo(new[] { Call.FsyncData, Call.Open, Call.FsyncDirectory }));
@@ -251,11 +251,11 @@ public class PoisonTests
         using var dir = new TempDir();
         using var log = Seeded(dir);
         using var faults = FaultInjector.Install();
-        faults.Fail(Call.FsyncData, Errno.EIO);
+        faults.Fail(Call.FsyncData, ErrorNumbers.EIO);
         log.Append(B("x"));
         Assert.Throws<DataWalException>(() => log.Fsync());
         faults.Clear();
-        faults.Fail(Call.Write, Errno.EIO);
+        faults.Fail(Call.Write, ErrorNumbers.EIO);
         var e = Assert.Throws<WriterPoisonedException>(() => log.Append(B("y")));
         Assert.That(e!.Reason, Is.EqualTo("fsync sync_all failed"));
     }

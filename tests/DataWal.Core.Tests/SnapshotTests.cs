@@ -161,18 +161,18 @@ public class SnapshotTests
         }
 
         text.Append("## Poisoning: the failing call, then every later write\n");
-        PoisonCase(text, "write", (f, _) => f.Fail(Call.Write, Errno.EIO), log => log.Append(B("x")));
-        PoisonCase(text, "append batch", (f, _) => f.Fail(Call.Write, Errno.EIO), log =>
+        PoisonCase(text, "write", (f, _) => f.Fail(Call.Write, ErrorNumbers.EIO), log => log.Append(B("x")));
+        PoisonCase(text, "append batch", (f, _) => f.Fail(Call.Write, ErrorNumbers.EIO), log =>
         {
             using var batch = new RecordBatch();
             batch.Add(RecordType.Put, B("k"), B("v"));
             log.AppendBatch(batch);
         });
-        PoisonCase(text, "fsync (fdatasync)", (f, _) => f.Fail(Call.FsyncData, Errno.EIO), log => log.Fsync());
-        PoisonCase(text, "fsync (directory)", (f, _) => f.Fail(Call.FsyncDirectory, Errno.EIO), log => log.Fsync());
-        PoisonCase(text, "rotate (fdatasync of the previous segment)", (f, _) => f.Fail(Call.FsyncData, Errno.EIO), log => log.Rotate());
-        PoisonCase(text, "rotate (create the new segment)", (f, d) => f.Fail(Call.Open, Errno.ENOSPC, path: p => p == Seg(d, 2)), log => log.Rotate());
-        PoisonCase(text, "rotate (directory fsync after create)", (f, _) => f.Fail(Call.FsyncDirectory, Errno.EIO), log => log.Rotate());
+        PoisonCase(text, "fsync (fdatasync)", (f, _) => f.Fail(Call.FsyncData, ErrorNumbers.EIO), log => log.Fsync());
+        PoisonCase(text, "fsync (directory)", (f, _) => f.Fail(Call.FsyncDirectory, ErrorNumbers.EIO), log => log.Fsync());
+        PoisonCase(text, "rotate (fdatasync of the previous segment)", (f, _) => f.Fail(Call.FsyncData, ErrorNumbers.EIO), log => log.Rotate());
+        PoisonCase(text, "rotate (create the new segment)", (f, d) => f.Fail(Call.Open, ErrorNumbers.ENOSPC, path: p => p == Seg(d, 2)), log => log.Rotate());
+        PoisonCase(text, "rotate (directory fsync after create)", (f, _) => f.Fail(Call.FsyncDirectory, ErrorNumbers.EIO), log => log.Rotate());
         using (var dir = new TempDir())
         {
             File.WriteAllBytes(Seg(dir.Path, 1), WireFormat.Encode(RecordType.Raw, ulong.MaxValue - 1, [], []));

@@ -187,7 +187,7 @@ public class TelemetryTests
         using var metrics = new MetricsCapture(dir.Path);
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.FsyncData, Errno.EIO, times: 1);
+            faults.Fail(Call.FsyncData, ErrorNumbers.EIO, times: 1);
             Assert.Throws<DataWalException>(() => log.Fsync());
         }
 
@@ -207,7 +207,7 @@ public class TelemetryTests
         using var metrics = new MetricsCapture(dir.Path);
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Write, Errno.EIO, times: 1);
+            faults.Fail(Call.Write, ErrorNumbers.EIO, times: 1);
             Assert.Throws<DataWalException>(() => log.Append(B("x")));
         }
 
@@ -338,7 +338,7 @@ public class TelemetryTests
         log.Rotate();
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Write, Errno.EIO);
+            faults.Fail(Call.Write, ErrorNumbers.EIO);
             Assert.Throws<DataWalException>(() => log.Append(B("x")));
             Assert.Throws<WriterPoisonedException>(() => log.Append(B("y")));
         }

@@ -330,7 +330,7 @@ public class CompactionTests
         using (var faults = FaultInjector.Install())
         {
             // The first ~1 MiB batch of the output goes through, the second write fails.
-            faults.Fail(Call.Write, Errno.EIO, skip: 1, path: p => p == Seg(target, 1));
+            faults.Fail(Call.Write, ErrorNumbers.EIO, skip: 1, path: p => p == Seg(target, 1));
             Assert.Throws(Is.InstanceOf<DataWalException>(), () => kv.CompactTo(target));
             Assert.That(faults.Count(Call.Write), Is.GreaterThanOrEqualTo(2));
         }

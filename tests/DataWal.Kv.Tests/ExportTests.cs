@@ -212,7 +212,7 @@ public class ExportTests
         using (var faults = FaultInjector.Install())
         {
             // Only the export's own files: its temp file (and, for a rename, the export path it targets).
-            faults.Fail(call, Errno.EIO, path: p => p is not null && Path.GetDirectoryName(p) == dir.Path);
+            faults.Fail(call, ErrorNumbers.EIO, path: p => p is not null && Path.GetDirectoryName(p) == dir.Path);
             var e = Assert.Throws(Is.InstanceOf<IOException>(), () => kv.ExportJsonl(path));
             Assert.That(e, Is.InstanceOf<DataWalException>());
             Assert.That(e!.InnerException, Is.InstanceOf<NotWrittenException>(), "the old export is intact");

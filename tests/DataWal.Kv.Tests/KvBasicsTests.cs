@@ -358,7 +358,7 @@ public class KvBasicsTests
             kv.Fsync();
             using (var faults = FaultInjector.Install())
             {
-                faults.Fail(Call.Write, Errno.EIO, times: 1);
+                faults.Fail(Call.Write, ErrorNumbers.EIO, times: 1);
                 var failed = Assert.Throws<DataWalException>(() => kv.Put("a"u8, "2"u8));
                 Assert.That(failed!.Message, Does.Contain("write_all"));
                 Assert.That(faults.Count(Call.Write), Is.EqualTo(1));

@@ -50,7 +50,7 @@ public class KvBatchAndAsyncTests
         batch.Put("b"u8, "2"u8);
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Write, Errno.EIO);
+            faults.Fail(Call.Write, ErrorNumbers.EIO);
             Assert.Throws<DataWalException>(() => kv.Apply(batch));
         }
 

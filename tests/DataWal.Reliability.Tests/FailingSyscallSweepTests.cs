@@ -93,9 +93,9 @@ public class FailingSyscallSweepTests
         }
     }
 
-    [TestCase(Errno.EIO)]
-    [TestCase(Errno.ENOSPC)]
-    [TestCase(Errno.EINTR)]
+    [TestCase(ErrorNumbers.EIO)]
+    [TestCase(ErrorNumbers.ENOSPC)]
+    [TestCase(ErrorNumbers.EINTR)]
     [TestCase(0)] // a short write (1 byte accepted) instead of an error
     public void Each_system_call_of_a_workload_fails_in_turn_and_nothing_acknowledged_is_lost(int errno)
     {
@@ -135,8 +135,8 @@ public class FailingSyscallSweepTests
             }
 
             injected++;
-            string what = $"call #{k} ({call} {calls[k].Path}) with {(errno == 0 ? "a short write" : Errno.Name(errno))}";
-            if (errno is Errno.EINTR or 0)
+            string what = $"call #{k} ({call} {calls[k].Path}) with {(errno == 0 ? "a short write" : ErrorNumbers.Name(errno))}";
+            if (errno is ErrorNumbers.EINTR or 0)
             {
                 Assert.That(outcome.Completed, Is.True, $"{what} must be retried transparently: {outcome.Error}");
             }
@@ -144,7 +144,7 @@ public class FailingSyscallSweepTests
             CheckAfterwards(dir.Path, outcome, what);
         }
 
-        TestContext.Out.WriteLine($"{injected} injected {(errno == 0 ? "short writes" : Errno.Name(errno))} over a {calls.Count}-call workload; nothing acknowledged lost");
+        TestContext.Out.WriteLine($"{injected} injected {(errno == 0 ? "short writes" : ErrorNumbers.Name(errno))} over a {calls.Count}-call workload; nothing acknowledged lost");
         Assert.That(injected, Is.GreaterThan(errno == 0 ? 10 : 30), "the sweep reached the calls it should");
     }
 

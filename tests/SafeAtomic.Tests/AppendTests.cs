@@ -120,7 +120,7 @@ public class AppendTests
 
         Assert.That(finished, Is.True, "WriteAppendFsync never returned for a dangling symlink");
         Assert.That(error, Is.TypeOf<NotWrittenException>());
-        Assert.That(((SafeAtomicException)error!).SystemError?.ErrorNumber, Is.EqualTo(Errno.ENOENT));
+        Assert.That(((SafeAtomicException)error!).SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.ENOENT));
         Assert.That(File.Exists(nowhere), Is.False, "nothing is created through the link");
         Assert.That(new FileInfo(link).LinkTarget, Is.EqualTo(nowhere));
     }

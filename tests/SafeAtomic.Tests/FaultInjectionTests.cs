@@ -12,16 +12,16 @@ public class FaultInjectionTests
 {
     private static readonly (Call Call, int Errno)[] PreCommitFaults =
     [
-        (Call.Open, Errno.EIO), (Call.Open, Errno.ENOSPC), (Call.Open, Errno.EACCES), (Call.Open, Errno.EROFS),
-        (Call.Write, Errno.EIO), (Call.Write, Errno.ENOSPC), (Call.Write, Errno.EDQUOT),
-        (Call.Fsync, Errno.EIO), (Call.Fsync, Errno.ENOSPC),
-        (Call.Rename, Errno.EIO), (Call.Rename, Errno.EXDEV), (Call.Rename, Errno.EACCES),
+        (Call.Open, ErrorNumbers.EIO), (Call.Open, ErrorNumbers.ENOSPC), (Call.Open, ErrorNumbers.EACCES), (Call.Open, ErrorNumbers.EROFS),
+        (Call.Write, ErrorNumbers.EIO), (Call.Write, ErrorNumbers.ENOSPC), (Call.Write, ErrorNumbers.EDQUOT),
+        (Call.Fsync, ErrorNumbers.EIO), (Call.Fsync, ErrorNumbers.ENOSPC),
+        (Call.Rename, ErrorNumbers.EIO), (Call.Rename, ErrorNumbers.EXDEV), (Call.Rename, ErrorNumbers.EACCES),
     ];
 
     public static IEnumerable<TestCaseData> ReplaceFaults() =>
         from v in AllVariants
         from f in PreCommitFaults
-        select new TestCaseData(v, f.Call, f.Errno).SetArgDisplayNames(v.ToString(), f.Call.ToString(), Errno.Name(f.Errno));
+        select new TestCaseData(v, f.Call, f.Errno).SetArgDisplayNames(v.ToString(), f.Call.ToString(), ErrorNumbers.Name(f.Errno));
 
     public static IEnumerable<TestCaseData> CreateFaults() =>
         from v in AllVariants
@@ -42,7 +42,7 @@ public class FaultInjectionTests
             faults.Fail(call, errno);
             var e = Assert.Throws<NotWrittenException>(() => Write(variant, target, Utf8("new content")));
             Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(errno));
-            Assert.That(e.SystemError!.ErrorName, Is.EqualTo(Errno.Name(errno)));
+            Assert.That(e.SystemError!.ErrorName, Is.EqualTo(ErrorNumbers.Name(errno)));
             Assert.That(e.Path, Is.EqualTo(target));
 
             var calls = faults.Calls;
@@ -69,9 +69,9 @@ public class FaultInjectionTests
         var target = dir["a.txt"];
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(call, Errno.EIO);
+            faults.Fail(call, ErrorNumbers.EIO);
             var e = Assert.Throws<NotWrittenException>(() => Write(variant, target, Utf8("new")));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
         }
 
         AssertEntries(dir);
@@ -86,9 +86,9 @@ public class FaultInjectionTests
 
         using (var faults = FaultInjector.Install())
         {
-            faults.ShortWrites(1, times: 1).Fail(Call.Write, Errno.EIO);
+            faults.ShortWrites(1, times: 1).Fail(Call.Write, ErrorNumbers.EIO);
             var e = Assert.Throws<NotWrittenException>(() => Write(variant, target, Utf8("new content")));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
             Assert.That(faults.Count(Call.Write), Is.EqualTo(2));
         }
 
@@ -105,9 +105,9 @@ public class FaultInjectionTests
 
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.FsyncDirectory, Errno.EIO);
+            faults.Fail(Call.FsyncDirectory, ErrorNumbers.EIO);
             var e = Assert.Throws<DurabilityUnconfirmedException>(() => Write(variant, target, Utf8("new")));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
             Assert.That(e.Path, Is.EqualTo(target));
             Assert.That(faults.Count(Call.Unlink), Is.Zero, "no rollback after the commit point");
         }
@@ -168,7 +168,7 @@ public class FaultInjectionTests
         {
             faults.ShortWrites(0);
             var e = Assert.Throws<NotWrittenException>(() => Write(variant, target, Utf8("new")));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
             Assert.That(faults.Count(Call.Write), Is.EqualTo(1));
         }
 
@@ -185,10 +185,10 @@ public class FaultInjectionTests
 
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Open, Errno.EINTR, times: 2)
-                .Fail(Call.Write, Errno.EINTR, times: 3)
-                .Fail(Call.Fsync, Errno.EINTR, times: 2)
-                .Fail(Call.FsyncDirectory, Errno.EINTR, times: 2);
+            faults.Fail(Call.Open, ErrorNumbers.EINTR, times: 2)
+                .Fail(Call.Write, ErrorNumbers.EINTR, times: 3)
+                .Fail(Call.Fsync, ErrorNumbers.EINTR, times: 2)
+                .Fail(Call.FsyncDirectory, ErrorNumbers.EINTR, times: 2);
             Write(variant, target, content);
             Assert.That(faults.Count(Call.Open), Is.EqualTo(3));
             Assert.That(faults.Count(Call.Write), Is.EqualTo(4));
@@ -210,9 +210,9 @@ public class FaultInjectionTests
 
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(call, Errno.EINTR);
+            faults.Fail(call, ErrorNumbers.EINTR);
             var e = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteAtomic(target, "new"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EINTR));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EINTR));
             Assert.That(faults.Count(call), Is.InRange(2, 1000), "EINTR retries must be bounded");
         }
 
@@ -227,9 +227,9 @@ public class FaultInjectionTests
         var target = dir["a.txt"];
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.FsyncDirectory, Errno.EINTR);
+            faults.Fail(Call.FsyncDirectory, ErrorNumbers.EINTR);
             var e = Assert.Throws<DurabilityUnconfirmedException>(() => AtomicFile.WriteAtomic(target, "new"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EINTR));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EINTR));
         }
 
         Assert.That(Text(target), Is.EqualTo("new"));
@@ -244,9 +244,9 @@ public class FaultInjectionTests
 
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Fsync, Errno.ENOSPC).Fail(Call.Unlink, Errno.EACCES);
+            faults.Fail(Call.Fsync, ErrorNumbers.ENOSPC).Fail(Call.Unlink, ErrorNumbers.EACCES);
             var e = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteAtomic(target, "new"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.ENOSPC), "the cleanup error must not mask the cause");
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.ENOSPC), "the cleanup error must not mask the cause");
         }
 
         Assert.That(Text(target), Is.EqualTo("old"));
@@ -257,12 +257,12 @@ public class FaultInjectionTests
 
     // ---------------------------------------------------------------- WriteOnce
 
-    [TestCase(Call.Open, Errno.EIO)]
-    [TestCase(Call.Open, Errno.EACCES)]
-    [TestCase(Call.Write, Errno.ENOSPC)]
-    [TestCase(Call.Fsync, Errno.EIO)]
-    [TestCase(Call.RenameNoReplace, Errno.EIO)]
-    [TestCase(Call.RenameNoReplace, Errno.EXDEV)]
+    [TestCase(Call.Open, ErrorNumbers.EIO)]
+    [TestCase(Call.Open, ErrorNumbers.EACCES)]
+    [TestCase(Call.Write, ErrorNumbers.ENOSPC)]
+    [TestCase(Call.Fsync, ErrorNumbers.EIO)]
+    [TestCase(Call.RenameNoReplace, ErrorNumbers.EIO)]
+    [TestCase(Call.RenameNoReplace, ErrorNumbers.EXDEV)]
     public void WriteOnce_failure_before_the_rename_is_NotWritten_and_creates_nothing(Call call, int errno)
     {
         using var dir = new TempDir();
@@ -289,9 +289,9 @@ public class FaultInjectionTests
         var target = dir["a.txt"];
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.FsyncDirectory, Errno.EIO);
+            faults.Fail(Call.FsyncDirectory, ErrorNumbers.EIO);
             var e = Assert.Throws<DurabilityUnconfirmedException>(() => AtomicFile.WriteOnce(target, "new"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
         }
 
         Assert.That(Text(target), Is.EqualTo("new"));
@@ -307,7 +307,7 @@ public class FaultInjectionTests
         var content = Utf8("write once, byte by byte");
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Write, Errno.EINTR, times: 2).ShortWrites(1);
+            faults.Fail(Call.Write, ErrorNumbers.EINTR, times: 2).ShortWrites(1);
             Assert.That(AtomicFile.WriteOnce(target, content), Is.True);
         }
 
@@ -324,9 +324,9 @@ public class FaultInjectionTests
         var target = Path.Combine(dir.Path, "a", "b", "f.txt");
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.CreateDirectory, Errno.EACCES);
+            faults.Fail(Call.CreateDirectory, ErrorNumbers.EACCES);
             var e = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteOnceWithParents(target, "x"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EACCES));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EACCES));
             Assert.That(e.Path, Is.EqualTo(target));
             Assert.That(faults.Count(Call.Open), Is.Zero);
         }
@@ -341,9 +341,9 @@ public class FaultInjectionTests
         var target = Path.Combine(dir.Path, "a", "b", "c", "f.txt");
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.CreateDirectory, Errno.ENOSPC, skip: 1);
+            faults.Fail(Call.CreateDirectory, ErrorNumbers.ENOSPC, skip: 1);
             var e = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteOnceWithParents(target, "x"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.ENOSPC));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.ENOSPC));
             Assert.That(faults.Count(Call.CreateDirectory), Is.EqualTo(2));
             Assert.That(faults.Count(Call.Open), Is.Zero);
         }
@@ -360,9 +360,9 @@ public class FaultInjectionTests
         var target = Path.Combine(dir.Path, "a", "b", "f.txt");
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.FsyncDirectory, Errno.EIO, path: p => p == dir.Path);
+            faults.Fail(Call.FsyncDirectory, ErrorNumbers.EIO, path: p => p == dir.Path);
             var e = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteOnceWithParents(target, "x"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
             Assert.That(faults.Count(Call.CreateDirectory), Is.EqualTo(1), "nothing is built on a directory that is not durable");
             Assert.That(faults.Count(Call.Open), Is.Zero);
         }
@@ -379,9 +379,9 @@ public class FaultInjectionTests
         var target = Path.Combine(dir.Path, "a", "b", "c", "f.txt");
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.FsyncDirectory, Errno.EIO, path: p => p == dir["a"]);
+            faults.Fail(Call.FsyncDirectory, ErrorNumbers.EIO, path: p => p == dir["a"]);
             var e = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteOnceWithParents(target, "x"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
             Assert.That(faults.Count(Call.CreateDirectory), Is.EqualTo(2));
         }
 
@@ -397,9 +397,9 @@ public class FaultInjectionTests
         var target = Path.Combine(leaf, "f.txt");
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.FsyncDirectory, Errno.EIO, path: p => p == leaf);
+            faults.Fail(Call.FsyncDirectory, ErrorNumbers.EIO, path: p => p == leaf);
             var e = Assert.Throws<DurabilityUnconfirmedException>(() => AtomicFile.WriteOnceWithParents(target, "x"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
         }
 
         Assert.That(Text(target), Is.EqualTo("x"));
@@ -416,9 +416,9 @@ public class FaultInjectionTests
         var target = Path.Combine(leaf, "f.txt");
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(call, Errno.EIO);
+            faults.Fail(call, ErrorNumbers.EIO);
             var e = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteOnceWithParents(target, "x"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
         }
 
         Assert.That(Directory.Exists(leaf), Is.True);
@@ -427,9 +427,9 @@ public class FaultInjectionTests
 
     // ---------------------------------------------------------------- WriteAppendFsync
 
-    [TestCase(Errno.EACCES)]
-    [TestCase(Errno.EIO)]
-    [TestCase(Errno.ENOSPC)]
+    [TestCase(ErrorNumbers.EACCES)]
+    [TestCase(ErrorNumbers.EIO)]
+    [TestCase(ErrorNumbers.ENOSPC)]
     public void WriteAppendFsync_open_failure_is_NotWritten_and_changes_nothing(int errno)
     {
         using var dir = new TempDir();
@@ -451,9 +451,9 @@ public class FaultInjectionTests
         AssertEntries(dir, "log.txt");
     }
 
-    [TestCase(Call.Write, Errno.EIO)]
-    [TestCase(Call.Write, Errno.ENOSPC)]
-    [TestCase(Call.Fsync, Errno.EIO)]
+    [TestCase(Call.Write, ErrorNumbers.EIO)]
+    [TestCase(Call.Write, ErrorNumbers.ENOSPC)]
+    [TestCase(Call.Fsync, ErrorNumbers.EIO)]
     public void WriteAppendFsync_write_or_fsync_failure_is_the_base_SafeAtomicException_not_NotWritten(Call call, int errno)
     {
         using var dir = new TempDir();
@@ -484,7 +484,7 @@ public class FaultInjectionTests
 
         using (var faults = FaultInjector.Install())
         {
-            faults.ShortWrites(2, times: 1).Fail(Call.Write, Errno.EIO);
+            faults.ShortWrites(2, times: 1).Fail(Call.Write, ErrorNumbers.EIO);
             var e = Assert.Throws<SafeAtomicException>(() => AtomicFile.WriteAppendFsync(log, "more\n"u8));
             Assert.That(e!.Message, Does.Contain("part of this append"));
         }
@@ -499,9 +499,9 @@ public class FaultInjectionTests
         var log = dir["log.txt"];
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.FsyncDirectory, Errno.EIO);
+            faults.Fail(Call.FsyncDirectory, ErrorNumbers.EIO);
             var e = Assert.Throws<DurabilityUnconfirmedException>(() => AtomicFile.WriteAppendFsync(log, "first\n"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
 
             // The file now exists: the next append does not fsync the directory, so it succeeds.
             AtomicFile.WriteAppendFsync(log, "second\n"u8);
@@ -518,7 +518,7 @@ public class FaultInjectionTests
         File.WriteAllText(log, "old\n");
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Write, Errno.EINTR, times: 2).ShortWrites(1).Fail(Call.Fsync, Errno.EINTR, times: 1);
+            faults.Fail(Call.Write, ErrorNumbers.EINTR, times: 2).ShortWrites(1).Fail(Call.Fsync, ErrorNumbers.EINTR, times: 1);
             AtomicFile.WriteAppendFsync(log, "appended in pieces\n"u8);
         }
 
@@ -527,9 +527,9 @@ public class FaultInjectionTests
 
     // ---------------------------------------------------------------- RenameAtomic
 
-    [TestCase(Errno.EIO)]
-    [TestCase(Errno.EACCES)]
-    [TestCase(Errno.ENOSPC)]
+    [TestCase(ErrorNumbers.EIO)]
+    [TestCase(ErrorNumbers.EACCES)]
+    [TestCase(ErrorNumbers.ENOSPC)]
     public void RenameAtomic_rename_failure_is_NotWritten_with_source_and_destination_intact(int errno)
     {
         using var dir = new TempDir();
@@ -566,12 +566,12 @@ public class FaultInjectionTests
 
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Rename, Errno.EXDEV);
+            faults.Fail(Call.Rename, ErrorNumbers.EXDEV);
             var e = Assert.Throws<CrossDeviceException>(() => AtomicFile.RenameAtomic(from, to));
             Assert.That(e!.Source, Is.EqualTo(from));
             Assert.That(e.Destination, Is.EqualTo(to));
             Assert.That(e.InnerException, Is.InstanceOf<SystemCallException>());
-            Assert.That(e.SystemError?.ErrorNumber, Is.EqualTo(Errno.EXDEV));
+            Assert.That(e.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EXDEV));
             // No copy-and-delete fallback: nothing but the one failed rename reached the file system.
             Assert.That(faults.Calls.Select(c => c.Call), Is.EqualTo(new[] { Call.Rename }));
         }
@@ -588,8 +588,8 @@ public class FaultInjectionTests
         }
     }
 
-    [TestCase(Errno.EXDEV, typeof(CrossDeviceException))]
-    [TestCase(Errno.EIO, typeof(NotWrittenException))]
+    [TestCase(ErrorNumbers.EXDEV, typeof(CrossDeviceException))]
+    [TestCase(ErrorNumbers.EIO, typeof(NotWrittenException))]
     public void RenameAtomic_without_overwrite_translates_failures_too(int errno, Type expected)
     {
         using var dir = new TempDir();
@@ -618,9 +618,9 @@ public class FaultInjectionTests
 
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.FsyncDirectory, Errno.EIO);
+            faults.Fail(Call.FsyncDirectory, ErrorNumbers.EIO);
             var e = Assert.Throws<DurabilityUnconfirmedException>(() => AtomicFile.RenameAtomic(from, to));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
         }
 
         AssertEntries(dir, "to.txt");
@@ -638,9 +638,9 @@ public class FaultInjectionTests
 
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.FsyncDirectory, Errno.EIO, path: p => p == src.Path);
+            faults.Fail(Call.FsyncDirectory, ErrorNumbers.EIO, path: p => p == src.Path);
             var e = Assert.Throws<DurabilityUnconfirmedException>(() => AtomicFile.RenameAtomic(from, to));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
             Assert.That(faults.Calls.Where(c => c.Call == Call.FsyncDirectory).Select(c => c.Path), Is.EqualTo(new[] { dst.Path, src.Path }));
         }
 
@@ -665,12 +665,12 @@ public class FaultInjectionTests
         try
         {
             var e = Assert.Throws<CrossDeviceException>(() => AtomicFile.RenameAtomic(from, to));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EXDEV));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EXDEV));
             Assert.That(File.Exists(to), Is.False, "never copy-and-delete");
             Assert.That(Text(from), Is.EqualTo("stays"));
 
             var e2 = Assert.Throws<CrossDeviceException>(() => AtomicFile.RenameAtomic(from, to, overwrite: false));
-            Assert.That(e2!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EXDEV));
+            Assert.That(e2!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EXDEV));
             Assert.That(File.Exists(to), Is.False);
             Assert.That(Text(from), Is.EqualTo("stays"));
         }
@@ -687,9 +687,9 @@ public class FaultInjectionTests
     {
         using var dir = new TempDir();
         using var faults = FaultInjector.Install();
-        faults.Fail(Call.FsyncDirectory, Errno.EIO);
+        faults.Fail(Call.FsyncDirectory, ErrorNumbers.EIO);
         var e = Assert.Throws<SystemCallException>(() => AtomicFile.FsyncDir(dir.Path));
-        Assert.That(e!.ErrorNumber, Is.EqualTo(Errno.EIO));
+        Assert.That(e!.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
         Assert.That(e.Path, Is.EqualTo(dir.Path));
     }
 

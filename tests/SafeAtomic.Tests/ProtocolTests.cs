@@ -160,9 +160,9 @@ public partial class ProtocolTests
         AtomicFile.WriteAtomic(target, "old"u8);
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Open, Errno.EEXIST);
+            faults.Fail(Call.Open, ErrorNumbers.EEXIST);
             var e = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteAtomic(target, "new"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EEXIST));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EEXIST));
             var opens = faults.Calls.Where(c => c.Call == Call.Open).Select(c => c.Path).ToList();
             Assert.That(opens, Has.Count.InRange(2, 64));
             Assert.That(opens, Is.Unique);
@@ -313,12 +313,12 @@ public partial class ProtocolTests
         foreach (var variant in AllVariants)
         {
             var e = Assert.Throws<NotWrittenException>(() => Write(variant, target, Utf8("x")));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.ENOENT));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.ENOENT));
             Assert.That(e.Path, Is.EqualTo(target));
         }
 
         var once = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteOnce(target, "x"u8));
-        Assert.That(once!.SystemError?.ErrorNumber, Is.EqualTo(Errno.ENOENT));
+        Assert.That(once!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.ENOENT));
         AssertEntries(dir);
     }
 
@@ -332,7 +332,7 @@ public partial class ProtocolTests
         File.WriteAllText(Path.Combine(target, "inside"), "kept");
 
         var e = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteAtomic(target, "x"u8));
-        Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EISDIR));
+        Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EISDIR));
         Assert.That(Text(Path.Combine(target, "inside")), Is.EqualTo("kept"));
         AssertEntries(dir, "a.txt");
     }
@@ -729,13 +729,13 @@ public partial class ProtocolTests
         }
 
         var e = Assert.Throws<SystemCallException>(() => AtomicFile.FsyncDir(dir["missing"]));
-        Assert.That(e!.ErrorNumber, Is.EqualTo(Errno.ENOENT));
+        Assert.That(e!.ErrorNumber, Is.EqualTo(ErrorNumbers.ENOENT));
         Assert.That(e.ErrorName, Is.EqualTo("ENOENT"));
         Assert.That(e.SystemError, Is.SameAs(e));
 
         File.WriteAllText(dir["file"], "x");
         var notDir = Assert.Throws<SystemCallException>(() => AtomicFile.FsyncDir(dir["file"]));
-        Assert.That(notDir!.ErrorNumber, Is.EqualTo(Errno.ENOTDIR));
+        Assert.That(notDir!.ErrorNumber, Is.EqualTo(ErrorNumbers.ENOTDIR));
     }
 
     [Test]

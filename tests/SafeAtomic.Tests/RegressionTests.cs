@@ -82,7 +82,7 @@ public class RegressionTests
         // A failed write leaves the old data.tmp, not an empty or truncated one.
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Fsync, Errno.EIO);
+            faults.Fail(Call.Fsync, ErrorNumbers.EIO);
             Assert.Throws<NotWrittenException>(() => AtomicFile.WriteAtomic(target, "lost"u8));
         }
 
@@ -175,7 +175,7 @@ public class RegressionTests
         var target = dir["a.txt"];
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(call, Errno.EIO);
+            faults.Fail(call, ErrorNumbers.EIO);
             for (int i = 0; i < 10; i++)
             {
                 Assert.Throws<NotWrittenException>(() => AtomicFile.WriteAtomic(target, Utf8("attempt " + i)));
@@ -227,12 +227,12 @@ public class RegressionTests
         using var dir = new TempDir();
         File.WriteAllText(dir["src"], "s");
         using var faults = FaultInjector.Install();
-        faults.Fail(Call.Rename, Errno.EXDEV);
+        faults.Fail(Call.Rename, ErrorNumbers.EXDEV);
 
         var e = Assert.Throws<CrossDeviceException>(() => AtomicFile.RenameAtomic(dir["src"], dir["dst"]));
         Assert.That(e!.Source, Is.EqualTo(dir["src"]));
         Assert.That(e.Destination, Is.EqualTo(dir["dst"]));
-        Assert.That(e.InnerException, Is.TypeOf<SystemCallException>().With.Property(nameof(SystemCallException.ErrorNumber)).EqualTo(Errno.EXDEV));
+        Assert.That(e.InnerException, Is.TypeOf<SystemCallException>().With.Property(nameof(SystemCallException.ErrorNumber)).EqualTo(ErrorNumbers.EXDEV));
         Assert.That(File.Exists(dir["dst"]), Is.False);
         Assert.That(Text(dir["src"]), Is.EqualTo("s"));
     }
@@ -292,9 +292,9 @@ public class RegressionTests
         File.WriteAllText(target, "old");
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Rename, Errno.EXDEV);
+            faults.Fail(Call.Rename, ErrorNumbers.EXDEV);
             var e = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteAtomic(target, "new"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EXDEV));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EXDEV));
             var afterRename = faults.Calls.SkipWhile(c => c.Call != Call.Rename).Skip(1).Select(c => c.Call);
             Assert.That(afterRename, Is.EqualTo(new[] { Call.Unlink }));
         }

@@ -118,9 +118,9 @@ public class RenameTests
         using var dir = new TempDir();
         File.WriteAllText(dir["to.txt"], "kept");
         var e = Assert.Throws<NotWrittenException>(() => AtomicFile.RenameAtomic(dir["missing"], dir["to.txt"]));
-        Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.ENOENT));
+        Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.ENOENT));
         var e2 = Assert.Throws<NotWrittenException>(() => AtomicFile.RenameAtomic(dir["missing"], dir["other"], overwrite: false));
-        Assert.That(e2!.SystemError?.ErrorNumber, Is.EqualTo(Errno.ENOENT));
+        Assert.That(e2!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.ENOENT));
         Assert.That(Text(dir["to.txt"]), Is.EqualTo("kept"));
         AssertEntries(dir, "to.txt");
     }
@@ -132,7 +132,7 @@ public class RenameTests
         using var dir = new TempDir();
         File.WriteAllText(dir["from.txt"], "source");
         var e = Assert.Throws<NotWrittenException>(() => AtomicFile.RenameAtomic(dir["from.txt"], Path.Combine(dir.Path, "no", "to.txt")));
-        Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.ENOENT));
+        Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.ENOENT));
         AssertEntries(dir, "from.txt");
     }
 

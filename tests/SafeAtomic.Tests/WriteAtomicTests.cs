@@ -28,9 +28,9 @@ public class WriteAtomicTests
 
         using (var faults = FaultInjector.Install())
         {
-            faults.Fail(Call.Fsync, Errno.EIO);
+            faults.Fail(Call.Fsync, ErrorNumbers.EIO);
             var e = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteAtomic(target, "new"u8));
-            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EIO));
+            Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EIO));
         }
 
         Assert.That(File.ReadAllText(target, Encoding.UTF8), Is.EqualTo("old"));

@@ -394,7 +394,7 @@ public class WriteOnceWithParentsTests
         using var dir = new TempDir();
         File.WriteAllText(dir["a"], "a file");
         var e = Assert.Throws<NotWrittenException>(() => AtomicFile.WriteOnceWithParents(Path.Combine(dir["a"], "b", "f.txt"), "x"u8));
-        Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(Errno.EEXIST).Or.EqualTo(Errno.ENOTDIR));
+        Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.EEXIST).Or.EqualTo(ErrorNumbers.ENOTDIR));
         Assert.That(Text(dir["a"]), Is.EqualTo("a file"));
     }
 

@@ -133,7 +133,7 @@ public sealed class FaultInjector : IDisposable
         var rule = Match(call, path);
         if (rule is not null && rule.ShortBytes is null)
         {
-            throw new SystemCallException(call.ToString().ToLowerInvariant(), path, rule.Errno, Errno.Name(rule.Errno));
+            throw new SystemCallException(call.ToString().ToLowerInvariant(), path, rule.Errno, ErrorNumbers.Name(rule.Errno));
         }
     }
 
@@ -183,7 +183,7 @@ public sealed class FaultInjector : IDisposable
                 return Real.Write(handle, data[..Math.Min(max, data.Length)], offset);
             }
 
-            throw new SystemCallException("write", path, rule.Errno, Errno.Name(rule.Errno));
+            throw new SystemCallException("write", path, rule.Errno, ErrorNumbers.Name(rule.Errno));
         }
 
         public override void Fsync(SafeFileHandle handle)

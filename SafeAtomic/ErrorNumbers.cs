@@ -4,7 +4,11 @@ namespace SafeAtomic;
 /// Error numbers found in <see cref="SystemCallException.ErrorNumber"/> (Linux numbering, used on every
 /// Unix platform through Mono.Posix's conversion).
 /// </summary>
-public static class Errno
+/// <remarks>
+/// Not called <c>Errno</c> (its earlier name), so that code using both it and
+/// Mono.Posix's <c>Mono.Unix.Native.Errno</c> enum needs no fully qualified names.
+/// </remarks>
+public static class ErrorNumbers
 {
     /// <summary>Operation not permitted.</summary>
     public const int EPERM = 1;

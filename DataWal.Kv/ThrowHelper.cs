@@ -1,0 +1,32 @@
+using System.Diagnostics.CodeAnalysis;
+using DataWal.Core;
+using SafeAtomic;
+
+namespace DataWal.Kv;
+
+/// <summary>
+/// The store's own throw helpers (not Core's internal ones: Kv is to need nothing but Core's public surface):
+/// <c>Throw*</c> methods throw; the others build the exception for a <c>throw</c> at the call site, in a
+/// catch block. Tests pin the messages: change none. The segment messages are the same as Core's.
+/// </summary>
+internal static class ThrowHelper
+{
+    [DoesNotReturn]
+    public static void ThrowCompactTargetIsNotADirectory(string target) =>
+        throw new DataWalException($"datawal: compact_to target {target} is not a directory");
+
+    [DoesNotReturn]
+    public static void ThrowCompactTargetIsNotEmpty(string target) =>
+        throw new DataWalException($"datawal: compact_to target {target} is not empty; refusing to overwrite");
+
+    public static DataWalException OpenSegmentFailed(string path, SafeAtomicException inner) =>
+        new($"datawal: open segment {path}: {inner.Message}", inner);
+
+    public static DataWalException ReadSegmentFailed(string path, long offset, SafeAtomicException inner) =>
+        new($"datawal: read segment {path} at offset {offset}: {inner.Message}", inner);
+
+    /// <param name="path">The export file (absolute).</param>
+    /// <param name="inner">SafeAtomic's exception: it tells whether the old file is intact or the new one is in place but not confirmed durable.</param>
+    public static DataWalException ExportJsonlFailed(string path, SafeAtomicException inner) =>
+        new($"datawal: export jsonl to {path}: {inner.Message}", inner);
+}
