@@ -59,9 +59,8 @@ public sealed partial class RecordLog : IDisposable
         _signal.AttachWriter(this);
         if (options.Durability == DurabilityMode.Grouped)
         {
-            // TODO(opts merge): options validate the interval when built; until then a non-positive one means the default.
-            var interval = options.GroupCommitInterval > TimeSpan.Zero ? options.GroupCommitInterval : TimeSpan.FromMilliseconds(10);
-            _flusher = new BackgroundFlusher(interval, NextFlushTarget, target => _commit.WaitDurableAsync(target, CancellationToken.None));
+            // The interval was validated when the options were built (1 ms to 1 day).
+            _flusher = new BackgroundFlusher(options.GroupCommitInterval, NextFlushTarget, target => _commit.WaitDurableAsync(target, CancellationToken.None));
         }
     }
 
@@ -291,7 +290,7 @@ public sealed partial class RecordLog : IDisposable
         catch (SafeAtomicException e)
         {
             _poison.Set(failure);
-            throw new DataWalException($"datawal: write_all to segment {_tail.Path}: {e.Message}", e);
+            throw ThrowHelper.WriteSegmentFailed(_tail.Path, e);
         }
 
         // Not poisoned when the last txid is taken: that record was written and must still be fsyncable.

@@ -33,10 +33,10 @@ public sealed class RecordLogReader
         {
             if (File.Exists(dir))
             {
-                throw new DataWalException($"datawal: reader dir {dir} is not a directory");
+                ThrowHelper.ThrowReaderDirectoryIsNotADirectory(dir);
             }
 
-            throw new DataWalException($"datawal: stat reader dir {dir}: No such file or directory (os error 2)");
+            ThrowHelper.ThrowReaderDirectoryMissing(dir);
         }
 
         return new RecordLogReader(dir, SegmentFiles.List(dir));
@@ -81,17 +81,8 @@ public sealed class RecordLogReader
     /// <exception cref="DataWalException">The position does not name a record, or the log shrank below the position already yielded.</exception>
     public IAsyncEnumerable<Record> FollowAsync(FollowPosition position, FollowOptions? options = null, CancellationToken cancellationToken = default)
     {
+        // FollowOptions validates its values when built; only the position can still be out of range.
         options ??= new FollowOptions();
-        if (options.PollInterval <= TimeSpan.Zero || options.PollInterval > TimeSpan.FromDays(1))
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.PollInterval, "FollowOptions.PollInterval must be positive and at most one day.");
-        }
-
-        if (options.ReadBufferSize <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.ReadBufferSize, "FollowOptions.ReadBufferSize must be positive.");
-        }
-
         if (!Enum.IsDefined(position.Kind))
         {
             throw new ArgumentOutOfRangeException(nameof(position), position.Kind, "Unknown follow position kind.");

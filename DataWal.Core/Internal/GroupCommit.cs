@@ -259,8 +259,9 @@ internal sealed class GroupCommit
         if (error is not null)
         {
             // The plan names the segment that was flushed: a rotation meanwhile may have moved the tail on.
-            string what = failure == PoisonReason.FsyncData ? $"fsync segment {SegmentFiles.PathFor(Directory, plan.Segment)}" : $"fsync log directory {Directory}";
-            throw new DataWalException($"datawal: {what}: {error.Message}", error);
+            throw failure == PoisonReason.FsyncData
+                ? ThrowHelper.FsyncSegmentFailed(SegmentFiles.PathFor(Directory, plan.Segment), error)
+                : ThrowHelper.FsyncLogDirectoryFailed(Directory, error);
         }
     }
 

@@ -26,7 +26,7 @@ internal static class LogRecovery
         }
         catch (SafeAtomicException e)
         {
-            throw new DataWalException($"datawal: create log directory {directory}: {e.Message}", e);
+            throw ThrowHelper.CreateLogDirectoryFailed(directory, e);
         }
 
         var directoryLock = DirectoryLock.Acquire(directory);
@@ -75,7 +75,7 @@ internal static class LogRecovery
         {
             active?.Dispose();
             directoryLock.Dispose();
-            throw new DataWalException($"datawal: open record log {directory}: {e.Message}", e);
+            throw ThrowHelper.OpenRecordLogFailed(directory, e);
         }
         catch
         {

@@ -25,7 +25,7 @@ internal static class SegmentRotation
         catch (SafeAtomicException e)
         {
             poison.Set(PoisonReason.RotateSync);
-            throw new DataWalException($"datawal: fsync segment {tail.Path}: {e.Message}", e);
+            throw ThrowHelper.FsyncSegmentFailed(tail.Path, e);
         }
 
         IReadOnlyList<uint> names;
@@ -55,7 +55,7 @@ internal static class SegmentRotation
         catch (SafeAtomicException e)
         {
             poison.Set(PoisonReason.RotateCreate);
-            throw new DataWalException($"datawal: create segment {nextPath}: {e.Message}", e);
+            throw ThrowHelper.CreateSegmentFailed(nextPath, e);
         }
 
         try
@@ -66,7 +66,7 @@ internal static class SegmentRotation
         {
             next.Dispose();
             poison.Set(PoisonReason.RotateFsyncDirectory);
-            throw new DataWalException($"datawal: fsync log directory {directory}: {e.Message}", e);
+            throw ThrowHelper.FsyncLogDirectoryFailed(directory, e);
         }
 
         tail.Replace(next, nextId, nextPath);
