@@ -171,7 +171,8 @@ internal sealed partial class UnixSystemCalls : SystemCalls
         }
         finally
         {
-            Syscall.close(fd);
+            // A read-only descriptor: the fsync result above is what counts, close cannot lose data.
+            _ = Syscall.close(fd);
         }
     }
 
@@ -264,7 +265,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
 
         // The target is complete and in place; failing to drop the temp name only leaves a second link
         // to the same inode, which must not turn a successful create into a reported failure.
-        Syscall.unlink(from);
+        _ = Syscall.unlink(from);
         return true;
     }
 
@@ -456,7 +457,8 @@ internal sealed partial class UnixSystemCalls : SystemCalls
         }
         finally
         {
-            Syscall.closedir(dir);
+            // A directory stream is read-only: a failing closedir loses nothing.
+            _ = Syscall.closedir(dir);
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Text;
 using NUnit.Framework;
 using SafeAtomic;
@@ -43,7 +44,7 @@ public class SnapshotTests
         {
             var frame = WireFormat.Encode(type, txId, key, payload);
             uint crc = BinaryPrimitives.ReadUInt32LittleEndian(frame.AsSpan(frame.Length - 4));
-            text.Append($"{name}: {frame.Length} bytes, crc 0x{crc:X8}\n  {Frame(frame)}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{name}: {frame.Length} bytes, crc 0x{crc:X8}\n  {Frame(frame)}\n");
         }
 
         Snapshot.Verify(text.ToString());
@@ -87,7 +88,7 @@ public class SnapshotTests
             Assert.That(e, Is.Not.Null, name);
             string details = e is CorruptRecordException c ? $" (segment {c.Segment}, offset {c.Offset}, {c.Kind})" : "";
             string message = directory is null ? e!.Message : Normalise(e!.Message, directory);
-            text.Append($"{name}\n  {e.GetType().Name}{details}: {message}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{name}\n  {e.GetType().Name}{details}: {message}\n");
         }
 
         InvalidFrameException Decode(Action<byte[]> damage)
@@ -179,7 +180,7 @@ public class SnapshotTests
             using var log = RecordLog.Open(dir.Path);
             log.Append(B("last txid"));
             var then = Assert.Throws<WriterPoisonedException>(() => log.Append(B("x")))!;
-            text.Append($"txid overflow (after appending txid u64::MAX)\n  then {then.GetType().Name}: {then.Message}\n");
+            text.Append(CultureInfo.InvariantCulture, $"txid overflow (after appending txid u64::MAX)\n  then {then.GetType().Name}: {then.Message}\n");
         }
 
         Snapshot.Verify(text.ToString());
@@ -196,9 +197,9 @@ public class SnapshotTests
             // Our context prefix is pinned; the system call's own text (SafeAtomic's) is reduced to its errno.
             var inner = (SystemCallException)first.InnerException!;
             string message = first.Message.Replace(inner.Message, $"<{inner.ErrorName}>", StringComparison.Ordinal);
-            builder.Append($"{name}\n  {first.GetType().Name}: {Normalise(message, dir.Path)}\n");
+            builder.Append(CultureInfo.InvariantCulture, $"{name}\n  {first.GetType().Name}: {Normalise(message, dir.Path)}\n");
             var then = Assert.Throws<WriterPoisonedException>(() => log.Append(B("y")))!;
-            builder.Append($"  then {then.GetType().Name}: {then.Message}\n");
+            builder.Append(CultureInfo.InvariantCulture, $"  then {then.GetType().Name}: {then.Message}\n");
         }
     }
 
@@ -210,22 +211,22 @@ public class SnapshotTests
         {
             using var dir = new TempDir();
             Corpus.CopyTo(fixture, dir.Path);
-            text.Append($"## {fixture}\n");
+            text.Append(CultureInfo.InvariantCulture, $"## {fixture}\n");
             var iterator = RecordLogReader.Open(dir.Path).ScanIter();
             try
             {
                 foreach (var record in iterator)
                 {
-                    text.Append($"  {record} key=\"{S(record.Key)}\" payload=\"{S(record.Payload)}\"\n");
+                    text.Append(CultureInfo.InvariantCulture, $"  {record} key=\"{S(record.Key)}\" payload=\"{S(record.Payload)}\"\n");
                 }
 
-                text.Append($"  reader: {iterator.RecoveryReport}\n");
+                text.Append(CultureInfo.InvariantCulture, $"  reader: {iterator.RecoveryReport}\n");
                 using var log = RecordLog.Open(dir.Path);
-                text.Append($"  writer open: {log.RecoveryReport}\n");
+                text.Append(CultureInfo.InvariantCulture, $"  writer open: {log.RecoveryReport}\n");
             }
             catch (CorruptRecordException e)
             {
-                text.Append($"  error: segment={e.Segment} offset={e.Offset} kind={e.Kind}: {Normalise(e.Message, dir.Path)}\n");
+                text.Append(CultureInfo.InvariantCulture, $"  error: segment={e.Segment} offset={e.Offset} kind={e.Kind}: {Normalise(e.Message, dir.Path)}\n");
             }
         }
 

@@ -695,8 +695,8 @@ public class FaultInjectionTests
 
     private static bool SameDevice(string a, string b)
     {
-        Mono.Unix.Native.Syscall.stat(a, out var sa);
-        Mono.Unix.Native.Syscall.stat(b, out var sb);
+        Assert.That(Mono.Unix.Native.Syscall.stat(a, out var sa), Is.Zero, $"stat {a}");
+        Assert.That(Mono.Unix.Native.Syscall.stat(b, out var sb), Is.Zero, $"stat {b}");
         return sa.st_dev == sb.st_dev;
     }
 }
