@@ -127,6 +127,8 @@ public sealed partial class RecordLog : IDisposable
     /// <returns>The open log; dispose it to release the lock.</returns>
     /// <exception cref="StoreLockedException">Another writer holds the directory.</exception>
     /// <exception cref="CorruptRecordException">Damage recovery does not tolerate (a sealed segment, or structural).</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0027:API with optional parameter(s) should have the most parameters amongst its public overloads",
+        Justification = "Shipped in 0.1 with its optional parameter; the observer overload was added beside it with required parameters, so existing calls bind as before.")]
     public static RecordLog Open(string directory, RecordLogOptions? options = null) => Open(directory, options, null);
 
     /// <summary>
