@@ -22,7 +22,7 @@ internal static class LogFollower
     private static readonly TimeSpan StructuralRecheckDelay = TimeSpan.FromMilliseconds(20);
 
     /// <summary>MoveNext, returning corruption instead of throwing it (an iterator cannot yield inside a catch).</summary>
-    private static bool TryMoveNext(LogScanner scanner, out CorruptRecordException? damage)
+    private static bool TryMoveNext(FollowReader scanner, out CorruptRecordException? damage)
     {
         damage = null;
         try
@@ -41,7 +41,7 @@ internal static class LogFollower
         // Registered before the first look at the files: any write after that look moves the signal.
         var signal = LogSignal.Acquire(directory);
         signal.AddFollower(options.WatchFileSystem);
-        LogScanner? scanner = null;
+        FollowReader? scanner = null;
         SafeFileHandle? syncHandle = null;
         try
         {
@@ -62,7 +62,7 @@ internal static class LogFollower
                 await signal.WaitAsync(version, options.PollInterval, cancellationToken).ConfigureAwait(false);   // no segment yet
             }
 
-            scanner = new LogScanner(directory, [segment], -1, options.ReadBufferSize, offset);
+            scanner = new FollowReader(directory, segment, offset, options.ReadBufferSize);
             int sinceYield = 0;
             long suspect = -1;   // offset of structural damage seen once, awaiting a second look
             while (true)
@@ -70,7 +70,7 @@ internal static class LogFollower
                 cancellationToken.ThrowIfCancellationRequested();
                 long version = signal.Version;
                 long bound = options.DurableOnly ? DurableBound(directory, signal, segment, offset, sealedSegment: false, ref syncHandle) : -1;
-                scanner.Resume(offset, bound, strict: false);
+                scanner.Resume(offset, bound, sealedSegment: false);
                 bool any = false;
                 bool recheck = false;
                 while (true)
@@ -112,7 +112,7 @@ internal static class LogFollower
                     continue;
                 }
 
-                offset = scanner.LastSegmentEnd;
+                offset = scanner.End;
                 if (any)
                 {
                     continue;   // more may have arrived meanwhile: look again before sleeping
@@ -125,7 +125,7 @@ internal static class LogFollower
                     long sealedBound = options.DurableOnly ? DurableBound(directory, signal, segment, offset, sealedSegment: true, ref syncHandle) : -1;
                     if (sealedBound < 0)
                     {
-                        scanner.Resume(offset, -1, strict: true);
+                        scanner.Resume(offset, -1, sealedSegment: true);
                         while (scanner.MoveNext())
                         {
                             offset = scanner.Offset + scanner.Length;
@@ -139,14 +139,14 @@ internal static class LogFollower
                         syncHandle = null;
                         segment = next;
                         offset = 0;
-                        scanner = new LogScanner(directory, [segment], -1, options.ReadBufferSize);
+                        scanner = new FollowReader(directory, segment, 0, options.ReadBufferSize);
                         continue;
                     }
                 }
 
                 // Reopen by path after the sleep: the file could be replaced meanwhile (a restore), and a kept
                 // handle would go on reading the old one.
-                scanner.CloseSegmentHandle();
+                scanner.CloseHandle();
                 syncHandle?.Dispose();
                 syncHandle = null;
                 await signal.WaitAsync(version, options.PollInterval, cancellationToken).ConfigureAwait(false);
@@ -195,12 +195,12 @@ internal static class LogFollower
         // Now, with no writer in this process: the end of the last valid frame of the last segment. A frame
         // being written there is not complete yet, so it counts as new.
         segment = segments[^1];
-        using var scanner = new LogScanner(directory, [segment], -1, bufferSize);
+        using var scanner = new FollowReader(directory, segment, 0, bufferSize);
         while (scanner.MoveNext())
         {
         }
 
-        offset = scanner.LastSegmentEnd;
+        offset = scanner.End;
         return true;
     }
 
@@ -210,7 +210,7 @@ internal static class LogFollower
         bool found;
         try
         {
-            using var scanner = new LogScanner(directory, [at.Segment], -1, bufferSize, checked((long)at.Offset));
+            using var scanner = new FollowReader(directory, at.Segment, checked((long)at.Offset), bufferSize);
             found = scanner.MoveNext() && scanner.Offset == (long)at.Offset && scanner.Length == at.Length;
         }
         catch (Exception e) when (e is DataWalException or OverflowException)
