@@ -26,7 +26,7 @@ namespace DataWal.Core;
 /// and run concurrently with writers, seeing the frames committed when they started.
 /// </para>
 /// </remarks>
-public sealed partial class RecordLog : IDisposable
+public sealed partial class RecordLog : IDisposable, ILiveLogWriter
 {
     private const int KeptScratchSize = 1024 * 1024;
 
@@ -391,11 +391,8 @@ public sealed partial class RecordLog : IDisposable
         _signal.Release();
     }
 
-    /// <summary>
-    /// For followers in this process: the end of what has been written and the end of what an fsync has
-    /// covered (segment, offset). False once the log is closed.
-    /// </summary>
-    internal bool TryGetFollowState(out (uint Segment, long End) written, out (uint Segment, long End) durable)
+    /// <inheritdoc/>
+    bool ILiveLogWriter.TryGetFollowState(out (uint Segment, long End) written, out (uint Segment, long End) durable)
     {
         using (_gate.EnterPriority())
         {

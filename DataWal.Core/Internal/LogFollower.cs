@@ -1,7 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.ExceptionServices;
-using Microsoft.Win32.SafeHandles;
-using SafeAtomic;
 
 namespace DataWal.Core;
 
@@ -21,143 +18,90 @@ internal static class LogFollower
     private const int RecordsPerYield = 4096;
     private static readonly TimeSpan StructuralRecheckDelay = TimeSpan.FromMilliseconds(20);
 
-    /// <summary>MoveNext, returning corruption instead of throwing it (an iterator cannot yield inside a catch).</summary>
-    private static bool TryMoveNext(LogScanner scanner, out CorruptRecordException? damage)
-    {
-        damage = null;
-        try
-        {
-            return scanner.MoveNext();
-        }
-        catch (CorruptRecordException e) when (e.Kind == CorruptionKind.Structural)
-        {
-            damage = e;
-            return false;
-        }
-    }
-
     public static async IAsyncEnumerable<Record> RunAsync(string directory, FollowPosition position, FollowOptions options, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         // Registered before the first look at the files: any write after that look moves the signal.
         var signal = LogSignal.Acquire(directory);
         signal.AddFollower(options.WatchFileSystem);
-        LogScanner? scanner = null;
-        SafeFileHandle? syncHandle = null;
+        FollowCursor? cursor = null;
         try
         {
-            uint segment;
-            long offset;
-            while (true)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                long version = signal.Version;
-                if (TryResolve(directory, position, signal, options.ReadBufferSize, out segment, out offset))
-                {
-                    break;
-                }
-
-                // No segment yet: whatever is written from now on is new, so Now means the very start.
-                position = position.Kind == FollowPositionKind.Now ? FollowPosition.Start : position;
-
-                await signal.WaitAsync(version, options.PollInterval, cancellationToken).ConfigureAwait(false);   // no segment yet
-            }
-
-            scanner = new LogScanner(directory, [segment], -1, options.ReadBufferSize, offset);
+            var (segment, offset) = await LocateAsync(directory, position, options, signal, cancellationToken).ConfigureAwait(false);
+            cursor = new FollowCursor(directory, segment, offset, options, signal);
+            long version = 0;   // the signal's version when the last tail pass began
             int sinceYield = 0;
-            long suspect = -1;   // offset of structural damage seen once, awaiting a second look
+            var step = FollowCursor.Step.ReadTail;
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                long version = signal.Version;
-                long bound = options.DurableOnly ? DurableBound(directory, signal, segment, offset, sealedSegment: false, ref syncHandle) : -1;
-                scanner.Resume(offset, bound, strict: false);
-                bool any = false;
-                bool recheck = false;
-                while (true)
+                switch (step)
                 {
-                    if (!TryMoveNext(scanner, out var damage))
-                    {
-                        if (damage is null)
+                    case FollowCursor.Step.ReadTail:
+                        version = signal.Version;
+                        cursor.BeginTailPass();
+                        while (cursor.TryReadTail())
                         {
-                            break;
+                            yield return cursor.ToRecord();
+                            cancellationToken.ThrowIfCancellationRequested();
+                            if (++sinceYield == RecordsPerYield)
+                            {
+                                sinceYield = 0;
+                                await Task.Yield();   // a long catch-up must not starve the caller's scheduler
+                            }
                         }
 
-                        // Structural damage where a writer may be cutting a torn tail and appending at the same
-                        // offset could, in theory, be a read racing both; it is damage only if it is still there.
-                        if (suspect != (long)damage.Offset)
+                        step = cursor.AfterTailPass();
+                        break;
+
+                    case FollowCursor.Step.RecheckDamage:
+                        await Task.Delay(StructuralRecheckDelay, cancellationToken).ConfigureAwait(false);
+                        step = FollowCursor.Step.ReadTail;
+                        break;
+
+                    case FollowCursor.Step.ReadSealed:
+                        cursor.BeginSealedPass();
+                        while (cursor.TryReadSealed())
                         {
-                            suspect = (long)damage.Offset;
-                            recheck = true;
-                            break;
-                        }
-
-                        ExceptionDispatchInfo.Throw(damage);
-                    }
-
-                    any = true;
-                    suspect = -1;
-                    offset = scanner.Offset + scanner.Length;
-                    yield return scanner.ToRecord();
-                    cancellationToken.ThrowIfCancellationRequested();
-                    if (++sinceYield == RecordsPerYield)
-                    {
-                        sinceYield = 0;
-                        await Task.Yield();   // a long catch-up must not starve the caller's scheduler
-                    }
-                }
-
-                if (recheck)
-                {
-                    await Task.Delay(StructuralRecheckDelay, cancellationToken).ConfigureAwait(false);
-                    continue;
-                }
-
-                offset = scanner.LastSegmentEnd;
-                if (any)
-                {
-                    continue;   // more may have arrived meanwhile: look again before sleeping
-                }
-
-                if (NextSegment(directory, segment, signal) is uint next)
-                {
-                    // Writers never append to a segment once a newer one exists: this one is sealed, so what
-                    // is left in it must be whole frames (recovery's rule for non-tail segments).
-                    long sealedBound = options.DurableOnly ? DurableBound(directory, signal, segment, offset, sealedSegment: true, ref syncHandle) : -1;
-                    if (sealedBound < 0)
-                    {
-                        scanner.Resume(offset, -1, strict: true);
-                        while (scanner.MoveNext())
-                        {
-                            offset = scanner.Offset + scanner.Length;
-                            yield return scanner.ToRecord();
+                            yield return cursor.ToRecord();
                             cancellationToken.ThrowIfCancellationRequested();
                         }
 
-                        scanner.Dispose();
-                        scanner = null;
-                        syncHandle?.Dispose();
-                        syncHandle = null;
-                        segment = next;
-                        offset = 0;
-                        scanner = new LogScanner(directory, [segment], -1, options.ReadBufferSize);
-                        continue;
-                    }
-                }
+                        cursor.MoveToNextSegment();
+                        step = FollowCursor.Step.ReadTail;
+                        break;
 
-                // Reopen by path after the sleep: the file could be replaced meanwhile (a restore), and a kept
-                // handle would go on reading the old one.
-                scanner.CloseSegmentHandle();
-                syncHandle?.Dispose();
-                syncHandle = null;
-                await signal.WaitAsync(version, options.PollInterval, cancellationToken).ConfigureAwait(false);
+                    case FollowCursor.Step.Sleep:
+                        cursor.ReleaseHandles();
+                        await signal.WaitAsync(version, options.PollInterval, cancellationToken).ConfigureAwait(false);
+                        step = FollowCursor.Step.ReadTail;
+                        break;
+                }
             }
         }
         finally
         {
-            scanner?.Dispose();
-            syncHandle?.Dispose();
+            cursor?.Dispose();
             signal.RemoveFollower(options.WatchFileSystem);
             signal.Release();
+        }
+    }
+
+    /// <summary>Where to begin: waits while the directory has no segment yet.</summary>
+    private static async ValueTask<(uint Segment, long Offset)> LocateAsync(string directory, FollowPosition position, FollowOptions options, LogSignal signal, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            long version = signal.Version;
+            if (TryResolve(directory, position, signal, options.ReadBufferSize, out uint segment, out long offset))
+            {
+                return (segment, offset);
+            }
+
+            // No segment yet: whatever is written from now on is new, so Now means the very start.
+            position = position.Kind == FollowPositionKind.Now ? FollowPosition.Start : position;
+
+            await signal.WaitAsync(version, options.PollInterval, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -195,12 +139,12 @@ internal static class LogFollower
         // Now, with no writer in this process: the end of the last valid frame of the last segment. A frame
         // being written there is not complete yet, so it counts as new.
         segment = segments[^1];
-        using var scanner = new LogScanner(directory, [segment], -1, bufferSize);
-        while (scanner.MoveNext())
+        using var reader = new FollowReader(directory, segment, 0, bufferSize);
+        while (reader.MoveNext())
         {
         }
 
-        offset = scanner.LastSegmentEnd;
+        offset = reader.End;
         return true;
     }
 
@@ -210,8 +154,8 @@ internal static class LogFollower
         bool found;
         try
         {
-            using var scanner = new LogScanner(directory, [at.Segment], -1, bufferSize, checked((long)at.Offset));
-            found = scanner.MoveNext() && scanner.Offset == (long)at.Offset && scanner.Length == at.Length;
+            using var reader = new FollowReader(directory, at.Segment, checked((long)at.Offset), bufferSize);
+            found = reader.MoveNext() && reader.Offset == (long)at.Offset && reader.Length == at.Length;
         }
         catch (Exception e) when (e is DataWalException or OverflowException)
         {
@@ -226,69 +170,4 @@ internal static class LogFollower
 
     private static DataWalException NotARecord(string directory, FollowPosition position, Exception? inner) =>
         new($"datawal: follow position {position} does not name a whole record in {directory}", inner);
-
-    /// <summary>The id of the segment after <paramref name="segment"/>, if one exists now.</summary>
-    private static uint? NextSegment(string directory, uint segment, LogSignal signal)
-    {
-        if (signal.Writer is { } writer && writer.TryGetFollowState(out var written, out _) && written.Segment == segment)
-        {
-            return null;   // the only writer is still appending to this segment
-        }
-
-        if (segment < SegmentFiles.MaxId && SegmentFiles.Exists(directory, segment + 1))
-        {
-            return segment + 1;
-        }
-
-        // Not the next id: the full discovery (a single listing could miss a segment created during it and
-        // show a later one, and jumping there would skip a whole segment for good).
-        foreach (uint id in SegmentFiles.List(directory))
-        {
-            if (id > segment)
-            {
-                return id;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>
-    /// For <see cref="FollowOptions.DurableOnly"/>: how far <paramref name="segment"/> may be read, -1 when all
-    /// of it is durable. A writer in this process says what its fsyncs covered. Otherwise nobody can tell,
-    /// so the follower fsyncs the segment itself (a read-only handle suffices) before reading what it covers.
-    /// </summary>
-    private static long DurableBound(string directory, LogSignal signal, uint segment, long offset, bool sealedSegment, ref SafeFileHandle? syncHandle)
-    {
-        if (signal.Writer is { } writer && writer.TryGetFollowState(out _, out var durable))
-        {
-            if (segment < durable.Segment)
-            {
-                return -1;
-            }
-
-            return segment == durable.Segment ? durable.End : 0;
-        }
-
-        string path = SegmentFiles.PathFor(directory, segment);
-        try
-        {
-            syncHandle ??= FileSync.OpenRegular(path, FileAccess.Read);
-            long length = FileSync.GetLength(syncHandle);
-            if (length > offset)
-            {
-                FileSync.FsyncData(syncHandle);
-            }
-
-            return sealedSegment ? -1 : length;
-        }
-        catch (SafeAtomicException e)
-        {
-            throw new DataWalException($"datawal: follow: fsync segment {path}: {e.Message}", e);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new DataWalException($"datawal: follow: open segment {path}: {e.Message}", e);
-        }
-    }
 }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace DataWal.Core;
 
 /// <summary>
@@ -25,7 +27,7 @@ internal sealed class LogSignal
     private TaskCompletionSource? _changed; // written under _lock (Notify peeks without it); created by the first sleeper
     private int _watchers;                // guarded by _lock
     private FileSystemWatcher? _watcher;  // guarded by _lock
-    private RecordLog? _writer;           // written under _lock
+    private ILiveLogWriter? _writer;      // written under _lock
 
     private LogSignal(string directory) => _directory = directory;
 
@@ -33,7 +35,7 @@ internal sealed class LogSignal
     public long Version => Volatile.Read(ref _version);
 
     /// <summary>The writer open on this directory in this process, if any.</summary>
-    public RecordLog? Writer => Volatile.Read(ref _writer);
+    public ILiveLogWriter? Writer => Volatile.Read(ref _writer);
 
     /// <summary>Gets (creating) the signal of <paramref name="directory"/> (a full path); pair with <see cref="Release"/>.</summary>
     public static LogSignal Acquire(string directory)
@@ -65,7 +67,7 @@ internal sealed class LogSignal
     }
 
     /// <summary>Registers the in-process writer (at most one: the directory lock sees to that).</summary>
-    public void AttachWriter(RecordLog writer)
+    public void AttachWriter(ILiveLogWriter writer)
     {
         lock (_lock)
         {
@@ -75,7 +77,7 @@ internal sealed class LogSignal
     }
 
     /// <summary>Unregisters <paramref name="writer"/> and wakes followers so they stop relying on it.</summary>
-    public void DetachWriter(RecordLog writer)
+    public void DetachWriter(ILiveLogWriter writer)
     {
         lock (_lock)
         {
@@ -93,6 +95,7 @@ internal sealed class LogSignal
     /// </summary>
     private void UpdateWatcherLocked()
     {
+        Debug.Assert(_lock.IsHeldByCurrentThread, "the watcher and the writer are read under _lock");
         if (_watcher is null)
         {
             return;
