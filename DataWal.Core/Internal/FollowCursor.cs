@@ -222,11 +222,11 @@ internal sealed class FollowCursor : IDisposable
         }
         catch (SafeAtomicException e)
         {
-            throw new DataWalException($"datawal: follow: fsync segment {path}: {e.Message}", e);
+            throw ThrowHelper.FollowFsyncSegmentFailed(path, e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new DataWalException($"datawal: follow: open segment {path}: {e.Message}", e);
+            throw ThrowHelper.FollowOpenSegmentFailed(path, e);
         }
     }
 

@@ -19,7 +19,7 @@ internal enum FrameRead
 
 /// <summary>
 /// Decodes the frames of one segment from a frame boundary, and is the one place that decides what a
-/// damaged remainder is: a torn frame, a CRC mismatch, or decision 13's zero fill after a torn header
+/// damaged remainder is: a torn frame, a CRC mismatch, or docs/design.md D13's zero fill after a torn header
 /// prefix is damage (a tolerated tail, or a <see cref="CorruptRecordException"/> where none is tolerated);
 /// anything else that does not decode is structural damage, never tolerated.
 /// </summary>
@@ -98,12 +98,12 @@ internal sealed class FrameReader : IDisposable
         catch (SafeAtomicException e)
         {
             Close();
-            throw new DataWalException($"datawal: open segment {path}: {e.Message}", e);
+            throw ThrowHelper.OpenSegmentFailed(path, e);
         }
 
         if (start > length)
         {
-            throw new DataWalException($"datawal: segment {path} is {length} bytes, shorter than offset {start} already read; the log was truncated or replaced");
+            ThrowHelper.ThrowSegmentShrank(path, length, start);
         }
 
         _fileLength = bound >= 0 ? Math.Max(start, Math.Min(length, bound)) : length;
@@ -151,7 +151,7 @@ internal sealed class FrameReader : IDisposable
         }
         catch (InvalidFrameException e)
         {
-            // Decision 13: a crash can zero-fill the end of a file, keeping none or only the first
+            // docs/design.md D13: a crash can zero-fill the end of a file, keeping none or only the first
             // bytes of the frame being written there.
             if (tailTolerated && RemainderIsTornHeader(start))
             {
@@ -259,12 +259,12 @@ internal sealed class FrameReader : IDisposable
         }
         catch (SafeAtomicException e)
         {
-            throw new DataWalException($"datawal: read segment {SegmentPath} at offset {fileOffset}: {e.Message}", e);
+            throw ThrowHelper.ReadSegmentFailed(SegmentPath, fileOffset, e);
         }
     }
 
     /// <summary>
-    /// Decision 13: the remainder is a torn frame start followed only by zeros to the end of the segment — the
+    /// docs/design.md D13: the remainder is a torn frame start followed only by zeros to the end of the segment — the
     /// header bytes before the zero fill (none, for an all-zero remainder) can begin a valid header. Only a
     /// header is buffered; the zeros after it are checked chunk by chunk.
     /// </summary>

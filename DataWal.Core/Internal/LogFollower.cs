@@ -11,7 +11,7 @@ namespace DataWal.Core;
 /// <remarks>
 /// A damaged remainder of the segment being written is never yielded and never reported: it is either a
 /// frame still being written, which a later pass reads whole, or a crashed writer's torn tail, which the
-/// next writer open cuts (decision 6) before appending at the same offset. Both end in valid frames here.
+/// next writer open cuts (docs/design.md D6) before appending at the same offset. Both end in valid frames here.
 /// </remarks>
 internal static class LogFollower
 {
