@@ -3,7 +3,7 @@ namespace DataWal.Cli;
 /// <summary>
 /// The process exit codes of <c>datawal</c> (upstream's documented contract, docs/design.md D12).
 /// </summary>
-public static class ExitCodes
+internal static class ExitCodes
 {
     /// <summary>Success.</summary>
     public const int Ok = 0;

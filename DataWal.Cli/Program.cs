@@ -8,7 +8,7 @@ using DataWal.Core;
 namespace DataWal.Cli;
 
 /// <summary>Entry point of the <c>datawal</c> tool.</summary>
-public static class Program
+internal static class Program
 {
     /// <summary>
     /// Runs the tool on the process's console. While a command that ends cleanly on cancellation runs
@@ -162,7 +162,9 @@ internal sealed class App
         {
             return parse.Invoke(configuration);
         }
+#pragma warning disable CA1031 // The tool's outermost handler: any failure is a message and exit code 1 (upstream's contract), never a stack trace.
         catch (Exception e)
+#pragma warning restore CA1031
         {
             // Only reached by exceptions outside a command body (those are handled in Bind).
             _err.Write($"datawal: error: {e.Message}\n");
@@ -191,7 +193,9 @@ internal sealed class App
                 context.ErrorLine($"datawal: error: {e.Message}");
                 return ExitCodes.Corrupt;
             }
+#pragma warning disable CA1031 // A command's last resort: any other failure is a message and exit code 1, as upstream's CLI does.
             catch (Exception e)
+#pragma warning restore CA1031
             {
                 context.ErrorLine($"datawal: error: {e.Message}");
                 return ExitCodes.Error;

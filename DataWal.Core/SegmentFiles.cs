@@ -149,6 +149,7 @@ public static class SegmentFiles
     /// <exception cref="DataWalException">The next id would not fit in 8 digits.</exception>
     public static uint NextId(IReadOnlyList<uint> ids)
     {
+        ArgumentNullException.ThrowIfNull(ids);
         uint max = 0;
         foreach (uint id in ids)
         {
