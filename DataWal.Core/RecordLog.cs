@@ -195,6 +195,7 @@ public sealed partial class RecordLog : IDisposable, ILiveLogWriter
                 _poison.SetAndThrow(PoisonReason.TxIdOverflow);   // before writing anything
             }
 
+            RotateIfFull(size);
             byte[]? rented = null;
             byte[] buffer = size <= _scratch.Length ? _scratch : GrowScratch(size, out rented);
             var written = new RecordRef(_tail.Segment, (ulong)_tail.Size, (uint)size);
@@ -264,6 +265,7 @@ public sealed partial class RecordLog : IDisposable, ILiveLogWriter
                 _poison.SetAndThrow(PoisonReason.TxIdOverflow);   // before writing: all or nothing
             }
 
+            RotateIfFull(batch.Length);
             uint segment = _tail.Segment;
             long at = _tail.Size;
             WriteFramesAtEnd(batch.Seal(first), batch.Count, first + (ulong)(batch.Count - 1), PoisonReason.AppendBatchWrite);
@@ -299,6 +301,21 @@ public sealed partial class RecordLog : IDisposable, ILiveLogWriter
         _tail.Advance(frames.Length, lastTxId);
         LogTelemetry.Appended(Directory, records, frames.Length);
         _signal.Notify();
+    }
+
+    /// <summary>
+    /// Under the gate, before a write of <paramref name="bytes"/>: rotates when they would take a non-empty active
+    /// segment past <see cref="RecordLogOptions.MaxSegmentBytes"/>, so frames are never split and a batch never spans
+    /// segments. A failed rotation poisons the writer and nothing is written.
+    /// </summary>
+    private void RotateIfFull(long bytes)
+    {
+        Debug.Assert(_gate.IsHeldByCurrentThread);
+        long max = _options.MaxSegmentBytes;
+        if (max > 0 && _tail.Size > 0 && _tail.Size + bytes > max)
+        {
+            SegmentRotation.Run(_gate, _tail, _commit, _poison);
+        }
     }
 
     /// <summary>Under the gate, after a write: the observer follows, or the writer stops (it no longer matches).</summary>

@@ -22,6 +22,10 @@ public sealed class RecordLogOptions
     private readonly TimeSpan _groupCommitInterval = TimeSpan.FromMilliseconds(10);
     private readonly int _groupCommitRecords;
     private readonly long _groupCommitBytes;
+    private readonly long _maxSegmentBytes = DefaultMaxSegmentBytes;
+
+    /// <summary>The default <see cref="MaxSegmentBytes"/>: 128 MiB.</summary>
+    public const long DefaultMaxSegmentBytes = 128L * 1024 * 1024;
 
     /// <summary>
     /// Size of the read buffer recovery and scans start with (default 256 KiB; 1 byte to 1 GiB). A larger
@@ -77,6 +81,21 @@ public sealed class RecordLogOptions
         init => _groupCommitBytes = value >= 0
             ? value
             : throw new ArgumentOutOfRangeException(nameof(GroupCommitBytes), value, "RecordLogOptions.GroupCommitBytes must not be negative (0 = no limit).");
+    }
+
+    /// <summary>
+    /// Rotate automatically before an append would take the active segment past this many bytes (default
+    /// <see cref="DefaultMaxSegmentBytes"/>, 128 MiB; 0 = only <see cref="RecordLog.Rotate"/> rotates, as upstream). A
+    /// frame is never split and a batch never spans segments: one larger than the limit goes alone into a fresh
+    /// segment, and an empty active segment takes any append.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public long MaxSegmentBytes
+    {
+        get => _maxSegmentBytes;
+        init => _maxSegmentBytes = value >= 0
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(MaxSegmentBytes), value, "RecordLogOptions.MaxSegmentBytes must not be negative (0 = manual rotation only).");
     }
 }
 

@@ -18,7 +18,7 @@ namespace DataWal.Reliability.Tests;
 /// reopens and checks that the store is a contiguous prefix containing everything acknowledged. Stores are
 /// reused for 10 cycles, so recovery after a crash and appending after a recovered (possibly cut) tail are
 /// exercised too; every reopen as writer also proves that the killed writer's stale <c>.lock</c> never blocks.
-/// Default 1,090 cycles in total (see <see cref="DefaultCycles"/>), over every write path: appends without
+/// Default 1,150 cycles in total (see <see cref="DefaultCycles"/>), over every write path: appends without
 /// fsync, with fsync, rotating, batched (with and without fsync), grouped background flushes, async
 /// EveryAppend, KV puts/deletes (single and batched), group commit, compaction and export;
 /// <c>DATAWAL_CRASH_CYCLES</c> multiplies them.
@@ -41,6 +41,7 @@ public class CrashCycleTests
     private const int GroupCommitCycles = 100;
     private const int CompactCycles = 60;
     private const int ExportCycles = 60;
+    private const int AutoRotateCycles = 60;
 
     /// <summary>Every scenario's default share, by name.</summary>
     private static readonly (string Name, int Cycles)[] DefaultCycles =
@@ -49,6 +50,7 @@ public class CrashCycleTests
         ("batches", BatchCycles), ("fsynced rotating batches", BatchFsyncCycles), ("grouped background flushes", GroupedCycles),
         ("async EveryAppend", AsyncEveryAppendCycles), ("kv puts/deletes, single and batched", KvCycles),
         ("group commit", GroupCommitCycles), ("compaction", CompactCycles), ("export", ExportCycles),
+        ("automatically rotating batches", AutoRotateCycles),
     ];
 
     private static int _cyclesRun;
@@ -81,6 +83,7 @@ public class CrashCycleTests
     [TestCase("batch-fsync", true, 40, 16, "manual", BatchFsyncCycles, TestName = "Sigkill_during_fsynced_rotating_batch_appends_loses_no_durable_batch")]
     [TestCase("grouped", false, 0, 1, "grouped", GroupedCycles, TestName = "Sigkill_during_grouped_background_flushes_loses_no_appended_record")]
     [TestCase("every-async", false, 0, 1, "every-async", AsyncEveryAppendCycles, TestName = "Sigkill_during_async_EveryAppend_appends_loses_no_durable_record")]
+    [TestCase("auto-rotate", false, 0, 8, "manual+auto", AutoRotateCycles, TestName = "Sigkill_during_automatically_rotating_batch_appends_loses_no_acknowledged_record")]
     public void Append_crash_cycles(string name, bool fsync, int rotateEvery, int batchMax, string mode, int defaultCycles)
     {
         using var root = new TempDir("rel-" + name);
@@ -155,7 +158,7 @@ public class CrashCycleTests
             }
         }
 
-        if (rotateEvery > 0)
+        if (rotateEvery > 0 || mode.EndsWith("+auto", StringComparison.Ordinal))
         {
             Assert.That(storesRotated, Is.GreaterThan(0), $"{name}: no store saw a rotation complete");
         }

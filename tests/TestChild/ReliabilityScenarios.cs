@@ -39,6 +39,9 @@ internal static class ReliabilityScenarios
     /// </summary>
     private static int Append(string directory, bool fsync, int rotateEvery, int max, int batchMax, string mode)
     {
+        // "<mode>+auto": the log also rotates by itself, at a small MaxSegmentBytes, so kills land inside automatic rotations.
+        bool autoRotate = mode.EndsWith("+auto", StringComparison.Ordinal);
+        mode = autoRotate ? mode[..^"+auto".Length] : mode;
         var options = mode switch
         {
             "manual" => new RecordLogOptions(),
@@ -46,6 +49,11 @@ internal static class ReliabilityScenarios
             "every-async" => new RecordLogOptions { Durability = DurabilityMode.EveryAppend },
             _ => throw new ArgumentException("unknown durability mode " + mode, nameof(mode)),
         };
+        if (autoRotate)
+        {
+            options = new RecordLogOptions { Durability = options.Durability, GroupCommitInterval = options.GroupCommitInterval, MaxSegmentBytes = 4096 };
+        }
+
         string ack = fsync || mode == "every-async" ? "durable" : "acked";
         using var log = RecordLog.Open(directory, options);
         using var batch = new RecordBatch();
