@@ -47,7 +47,7 @@ public sealed partial class RecordLog
     {
         using (_gate.EnterPriority())
         {
-            ObjectDisposedException.ThrowIf(_tail.Closed, this);
+            _tail.ThrowIfClosed();
             var segments = SegmentFiles.List(Directory);
             // A crash-free directory has the active segment last; anything above it was not made by us.
             uint active = _tail.Segment;

@@ -367,7 +367,7 @@ public sealed partial class RecordLog : IDisposable, ILiveLogWriter
     private void ThrowIfUnwritable()
     {
         Debug.Assert(_gate.IsHeldByCurrentThread);
-        ObjectDisposedException.ThrowIf(_tail.Closed, this);
+        _tail.ThrowIfClosed();
         _poison.ThrowIfSet();
     }
 

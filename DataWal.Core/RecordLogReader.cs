@@ -60,7 +60,7 @@ public sealed class RecordLogReader
         using var scanner = new LogScanner(Directory, Segments);
         while (scanner.MoveNext())
         {
-            visitor.Visit(new LogFrame(scanner.Type, scanner.TxId, scanner.Key, scanner.Payload, scanner.Ref));
+            visitor.Visit(scanner.Frame);
         }
 
         return scanner.Report;

@@ -13,20 +13,20 @@ namespace DataWal.Kv;
 public sealed class KvLogView
 {
     private readonly RecordLog? _writer;
-    private readonly RecoveryReport _readOnlyReport;
+    private readonly RecoveryReport _openReport;   // what the store's open found, writer or read-only
     private readonly uint _readOnlyLastSegment;
 
     internal KvLogView(string directory, RecordLog writer)
     {
         Directory = directory;
         _writer = writer;
-        _readOnlyReport = writer.RecoveryReport;
+        _openReport = writer.RecoveryReport;
     }
 
     internal KvLogView(string directory, RecoveryReport report, uint lastSegment)
     {
         Directory = directory;
-        _readOnlyReport = report;
+        _openReport = report;
         _readOnlyLastSegment = lastSegment;
     }
 
@@ -34,7 +34,7 @@ public sealed class KvLogView
     public string Directory { get; }
 
     /// <summary>What opening the store found: the writer's recovery report, or the read-only pass's.</summary>
-    public RecoveryReport RecoveryReport => _readOnlyReport;
+    public RecoveryReport RecoveryReport => _openReport;
 
     /// <summary>The segment appends go to; for a read-only store, the highest segment found at open (0 when none).</summary>
     public uint ActiveSegment => _writer?.ActiveSegment ?? _readOnlyLastSegment;
@@ -43,7 +43,7 @@ public sealed class KvLogView
     /// The txid the next write will get (0 once txids are used up); for a read-only store, the one after the last
     /// txid found at open.
     /// </summary>
-    public ulong NextTxId => _writer?.NextTxId ?? unchecked(_readOnlyReport.LastTxIdSeen + 1);
+    public ulong NextTxId => _writer?.NextTxId ?? unchecked(_openReport.LastTxIdSeen + 1);
 
     /// <summary>True after a failed write, fsync or rotation of the store: writes are refused until a reopen. Always false read-only.</summary>
     public bool IsPoisoned => _writer?.IsPoisoned ?? false;

@@ -102,8 +102,7 @@ internal sealed class FollowReader : IDisposable
     }
 
     /// <summary>The current frame as a record with its own copies of key and payload.</summary>
-    public Record ToRecord() =>
-        new(_frames.Type, _frames.TxId, _frames.Key.ToArray(), _frames.Payload.ToArray(), _segment, (ulong)_frames.Offset, (uint)_frames.Length);
+    public Record ToRecord() => _frames.ToRecord();
 
     public void Dispose() => _frames.Dispose();
 }

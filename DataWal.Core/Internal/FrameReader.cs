@@ -72,6 +72,15 @@ internal sealed class FrameReader : IDisposable
 
     public ReadOnlySpan<byte> Payload => _buffer.AsSpan(_frameStart + WireFormat.HeaderLength + _header.KeyLength, _header.PayloadLength);
 
+    /// <summary>Where the current frame is.</summary>
+    public RecordRef Ref => new(_segment, (ulong)Offset, (uint)Length);
+
+    /// <summary>The current frame as a projection sees it (views into the buffer, valid until the next read).</summary>
+    public LogFrame Frame => new(Type, TxId, Key, Payload, Ref);
+
+    /// <summary>The current frame as a record with its own copies of key and payload.</summary>
+    public Record ToRecord() => new(Type, TxId, Key.ToArray(), Payload.ToArray(), _segment, (ulong)Offset, (uint)Length);
+
     private string SegmentPath => SegmentFiles.PathFor(_directory, _segment);
 
     /// <summary>

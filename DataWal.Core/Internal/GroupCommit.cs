@@ -175,7 +175,7 @@ internal sealed class GroupCommit
                 return true;
             }
 
-            ObjectDisposedException.ThrowIf(_tail.Closed, typeof(RecordLog));
+            _tail.ThrowIfClosed();
             _poison.ThrowIfSet();
             if (_flushing)
             {

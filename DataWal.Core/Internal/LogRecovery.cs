@@ -50,7 +50,7 @@ internal static class LogRecovery
             {
                 while (scanner.MoveNext())
                 {
-                    visitor?.Visit(new LogFrame(scanner.Type, scanner.TxId, scanner.Key, scanner.Payload, scanner.Ref));
+                    visitor?.Visit(scanner.Frame);
                 }
 
                 report = scanner.Report;

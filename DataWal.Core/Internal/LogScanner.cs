@@ -52,11 +52,14 @@ internal sealed class LogScanner : IDisposable
 
     public int Length => _frames.Length;
 
-    public RecordRef Ref => new(Segment, (ulong)Offset, (uint)Length);
+    public RecordRef Ref => _frames.Ref;
 
     public ReadOnlySpan<byte> Key => _frames.Key;
 
     public ReadOnlySpan<byte> Payload => _frames.Payload;
+
+    /// <summary>The current frame as a projection sees it (views valid until the next <see cref="MoveNext"/>).</summary>
+    public LogFrame Frame => _frames.Frame;
 
     /// <summary>The report so far (complete once <see cref="MoveNext"/> has returned false).</summary>
     public RecoveryReport Report => new()
@@ -69,7 +72,7 @@ internal sealed class LogScanner : IDisposable
     };
 
     /// <summary>The current frame as a record with its own copies of key and payload.</summary>
-    public Record ToRecord() => new(Type, TxId, Key.ToArray(), Payload.ToArray(), Segment, (ulong)Offset, (uint)Length);
+    public Record ToRecord() => _frames.ToRecord();
 
     private bool IsLastSegment => _segmentIndex == _segments.Count - 1;
 

@@ -97,6 +97,9 @@ internal sealed class LogTail
         }
     }
 
+    /// <summary>Throws <see cref="ObjectDisposedException"/> (for <see cref="RecordLog"/>) once the log is closed.</summary>
+    public void ThrowIfClosed() => ObjectDisposedException.ThrowIf(Closed, typeof(RecordLog));
+
     /// <summary>Records that <paramref name="bytes"/> bytes ending with txid <paramref name="lastTxId"/> were written.</summary>
     public void Advance(long bytes, ulong lastTxId)
     {

@@ -103,7 +103,7 @@ internal sealed class WriterPoison
         }
     }
 
-    /// <summary>Poisons with <paramref name="reason"/> and throws the poisoned error for the reason that stands.</summary>
+    /// <summary>Poisons with <paramref name="reason"/> (unless already poisoned) and throws the poisoned error naming <paramref name="reason"/>.</summary>
     /// <param name="reason">Why.</param>
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     public void SetAndThrow(PoisonReason reason)
