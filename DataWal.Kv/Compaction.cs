@@ -27,6 +27,7 @@ internal static class Compaction
             ThrowHelper.ThrowCompactTargetIsNotEmpty(target);
         }
 
+        using var stable = source.EnterStableLocations();
         var live = source.Snapshot(sorted: true);
         long bytes = 0;
         using var output = RecordLog.Open(target);

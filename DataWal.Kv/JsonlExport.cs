@@ -23,6 +23,7 @@ internal static class JsonlExport
         ArgumentException.ThrowIfNullOrEmpty(outPath);
         long started = Stopwatch.GetTimestamp();
         string full = Path.GetFullPath(outPath);
+        using var stable = source.EnterStableLocations();
         var live = source.Snapshot(sorted: true);
         long bytes = 0;
         try

@@ -33,6 +33,8 @@ internal sealed class KeyDirectory
     private KeyArena _arena = new();
     private long _deadKeyBytes;
 
+    private long _liveBytes;
+
     public KeyDirectory(int capacity = 16)
     {
         int slots = 16;
@@ -75,6 +77,7 @@ internal sealed class KeyDirectory
         if (index >= 0)
         {
             ref var existing = ref EntryAt(index);
+            _liveBytes += (long)value.Length - existing.Length;
             existing.Segment = value.Segment;
             existing.Offset = value.Offset;
             existing.Length = value.Length;
@@ -92,6 +95,7 @@ internal sealed class KeyDirectory
             Grow();
         }
 
+        _liveBytes += value.Length;
         EntryAt(_count) = new Entry
         {
             Hash = hash,
@@ -103,6 +107,33 @@ internal sealed class KeyDirectory
         _slots[slot] = ++_count;
     }
 
+    /// <summary>The frame bytes of every live key's latest Put: what a compaction would keep.</summary>
+    public long LiveBytes => _liveBytes;
+
+    /// <summary>
+    /// Moves <paramref name="key"/> from <paramref name="from"/> to <paramref name="to"/> (the same frame, copied by a
+    /// compaction) only while it still points at <paramref name="from"/>: a newer write since wins.
+    /// </summary>
+    public bool Relocate(ReadOnlySpan<byte> key, RecordRef from, RecordRef to)
+    {
+        int index = Find(key, Hash(key), out _);
+        if (index < 0)
+        {
+            return false;
+        }
+
+        ref var entry = ref EntryAt(index);
+        if (entry.Segment != from.Segment || entry.Offset != from.Offset || entry.Length != from.Length)
+        {
+            return false;
+        }
+
+        entry.Segment = to.Segment;
+        entry.Offset = to.Offset;
+        entry.Length = to.Length;
+        return true;
+    }
+
     public bool Remove(ReadOnlySpan<byte> key)
     {
         int index = Find(key, Hash(key), out int slot);
@@ -112,6 +143,7 @@ internal sealed class KeyDirectory
         }
 
         _deadKeyBytes += KeyArena.RecordSize(key.Length);
+        _liveBytes -= EntryAt(index).Length;
         DeleteSlot(slot);
 
         // Keep entries dense: move the last entry into the hole and repoint its slot.

@@ -19,7 +19,12 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
     private readonly ReaderWriterLockSlim _lock = new();
     private readonly string _directory;
 
+    private uint _lastSegment;   // the segment of the last append seen, to notice rotations (under the log's gate)
+
     public KeyProjection(string directory) => _directory = directory;
+
+    /// <summary>Called (under the log's gate: it must only queue work) when an append lands in a newer segment.</summary>
+    public Action? Rotated { get; set; }
 
     /// <summary>Number of live keys.</summary>
     public int Count
@@ -78,6 +83,15 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
         }
 
         KvTelemetry.Written(_directory, puts, frames.Count - puts);
+        if (frames.Count > 0 && frames[0].Ref.Segment != _lastSegment)
+        {
+            bool rotated = _lastSegment != 0;
+            _lastSegment = frames[0].Ref.Segment;
+            if (rotated)
+            {
+                Rotated?.Invoke();
+            }
+        }
     }
 
     /// <summary>After recovery: gives back what the key directory over-allocated while growing.</summary>
@@ -149,6 +163,81 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
         {
             _lock.ExitReadLock();
         }
+    }
+
+    /// <summary>The frame bytes of the live keys' latest Puts: what a compaction keeps.</summary>
+    public long LiveBytes
+    {
+        get
+        {
+            _lock.EnterReadLock();
+            try
+            {
+                return _keys.LiveBytes;
+            }
+            finally
+            {
+                _lock.ExitReadLock();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The live (key, location) pairs whose latest Put is in segments <paramref name="first"/>..<paramref name="last"/>,
+    /// in log order (segment, then offset): the frames a compaction of that range keeps, in txid order.
+    /// </summary>
+    public List<(byte[] Key, RecordRef Ref)> SnapshotSegments(uint first, uint last)
+    {
+        var list = new List<(byte[] Key, RecordRef Ref)>();
+        _lock.EnterReadLock();
+        try
+        {
+            for (int i = 0; i < _keys.Count; i++)
+            {
+                var location = _keys.RefAt(i);
+                if (location.Segment >= first && location.Segment <= last)
+                {
+                    list.Add((_keys.KeyAt(i).ToArray(), location));
+                }
+            }
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+
+        list.Sort(static (a, b) => a.Ref.Segment != b.Ref.Segment ? a.Ref.Segment.CompareTo(b.Ref.Segment) : a.Ref.Offset.CompareTo(b.Ref.Offset));
+        return list;
+    }
+
+    /// <summary>
+    /// After a compaction installed its image: points each key still at its old location to the copy in the image
+    /// (a key written since keeps its newer location). In slices, so writers and gets wait microseconds, not the
+    /// whole switch.
+    /// </summary>
+    public int Relocate(List<(byte[] Key, RecordRef From, RecordRef To)> moves)
+    {
+        const int Slice = 4096;
+        int moved = 0;
+        for (int start = 0; start < moves.Count; start += Slice)
+        {
+            int end = Math.Min(moves.Count, start + Slice);
+            _lock.EnterWriteLock();
+            try
+            {
+                for (int i = start; i < end; i++)
+                {
+                    var (key, from, to) = moves[i];
+                    moved += _keys.Relocate(key, from, to) ? 1 : 0;
+                }
+            }
+            finally
+            {
+                _lock.ExitWriteLock();
+            }
+        }
+
+        return moved;
     }
 
     public void Dispose() => _lock.Dispose();

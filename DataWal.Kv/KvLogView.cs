@@ -13,8 +13,10 @@ namespace DataWal.Kv;
 public sealed class KvLogView
 {
     private readonly RecordLog? _writer;
-    private readonly RecoveryReport _openReport;   // what the store's open found, writer or read-only
-    private readonly uint _readOnlyLastSegment;
+    private RecoveryReport _openReport;   // what the store's open found, writer or read-only (or its last reload)
+    private uint _readOnlyLastSegment;
+    private IReadOnlyList<uint> _readOnlySegments = [];
+    private long _lowestLength = -1;
 
     internal KvLogView(string directory, RecordLog writer)
     {
@@ -23,11 +25,52 @@ public sealed class KvLogView
         _openReport = writer.RecoveryReport;
     }
 
-    internal KvLogView(string directory, RecoveryReport report, uint lastSegment)
+    internal KvLogView(string directory, RecoveryReport report, IReadOnlyList<uint> segments)
     {
         Directory = directory;
         _openReport = report;
-        _readOnlyLastSegment = lastSegment;
+        _readOnlySegments = segments;
+        _readOnlyLastSegment = segments.Count > 0 ? segments[^1] : 0;
+        _lowestLength = segments.Count > 0 ? SegmentLength(segments[0]) : -1;
+    }
+
+    /// <summary>Read-only: whether a segment the store was read from is gone or replaced (a writer elsewhere compacted).</summary>
+    internal bool SegmentsChanged()
+    {
+        var then = Volatile.Read(ref _readOnlySegments);
+        var now = new HashSet<uint>(SegmentFiles.List(Directory));
+        foreach (uint id in then)
+        {
+            if (!now.Contains(id))
+            {
+                return true;
+            }
+        }
+
+        // A compaction replaces the lowest sealed segment in place (same name): its length tells, as sealed segments
+        // never change otherwise (docs/design.md D17).
+        return then.Count > 1 && SegmentLength(then[0]) != _lowestLength;
+    }
+
+    private long SegmentLength(uint id)
+    {
+        try
+        {
+            return new FileInfo(SegmentFiles.PathFor(Directory, id)).Length;
+        }
+        catch (IOException)
+        {
+            return -1;
+        }
+    }
+
+    /// <summary>Read-only: the store read the log again.</summary>
+    internal void Reloaded(RecoveryReport report, IReadOnlyList<uint> segments)
+    {
+        _openReport = report;
+        _readOnlyLastSegment = segments.Count > 0 ? segments[^1] : 0;
+        _lowestLength = segments.Count > 0 ? SegmentLength(segments[0]) : -1;
+        Volatile.Write(ref _readOnlySegments, segments);
     }
 
     /// <summary>The log directory (absolute): the store's directory.</summary>

@@ -22,17 +22,24 @@ namespace DataWal.Kv;
 public sealed class KvStore : IDisposable
 {
     private readonly RecordLog? _log;
-    private readonly KeyProjection _keys;
     private readonly ReadHandlePool _pool;
+    private readonly Relocation _relocation = new();
+    private readonly AutoCompactor? _auto;
+    private KeyProjection _keys;   // replaced only by a read-only store's reload
     private int _disposed;
 
-    private KvStore(string directory, RecordLog? log, KeyProjection keys, KvLogView view, int readHandles)
+    private KvStore(string directory, RecordLog? log, KeyProjection keys, KvLogView view, int readHandles, KvAutoCompaction? auto)
     {
         Directory = directory;
         _log = log;
         _keys = keys;
         Log = view;
         _pool = new ReadHandlePool(directory, readHandles);
+        if (log is not null && auto is not null)
+        {
+            _auto = new AutoCompactor(this, auto);
+            keys.Rotated = _auto.Check;
+        }
     }
 
     /// <summary>The store directory (absolute).</summary>
@@ -88,7 +95,7 @@ public sealed class KvStore : IDisposable
         }
 
         keys.TrimExcess();
-        return new KvStore(log.Directory, log, keys, new KvLogView(log.Directory, log), options.ReadHandleCapacity);
+        return new KvStore(log.Directory, log, keys, new KvLogView(log.Directory, log), options.ReadHandleCapacity, options.AutoCompaction);
     }
 
     /// <summary>
@@ -102,21 +109,24 @@ public sealed class KvStore : IDisposable
     public static KvStore OpenReadOnly(string directory)
     {
         var reader = RecordLogReader.Open(directory);
+        var (keys, report) = ReplayReadOnly(reader);
+        return new KvStore(reader.Directory, null, keys, new KvLogView(reader.Directory, report, reader.Segments), ReadHandlePool.DefaultCapacity, null);
+    }
+
+    private static (KeyProjection Keys, RecoveryReport Report) ReplayReadOnly(RecordLogReader reader)
+    {
         var keys = new KeyProjection(reader.Directory);
-        RecoveryReport report;
         try
         {
-            report = reader.Replay(keys);
+            var report = reader.Replay(keys);
+            keys.TrimExcess();
+            return (keys, report);
         }
         catch
         {
             keys.Dispose();
             throw;
         }
-
-        keys.TrimExcess();
-        uint lastSegment = reader.Segments.Count > 0 ? reader.Segments[^1] : 0;
-        return new KvStore(reader.Directory, null, keys, new KvLogView(reader.Directory, report, lastSegment), ReadHandlePool.DefaultCapacity);
     }
 
     /// <summary>Whether <paramref name="key"/> is live (no I/O).</summary>
@@ -138,15 +148,62 @@ public sealed class KvStore : IDisposable
     /// <exception cref="CorruptRecordException">The frame on disk no longer verifies.</exception>
     public byte[]? Get(ReadOnlySpan<byte> key)
     {
-        if (!_keys.TryGet(key, out var location))
+        bool reloaded = false;
+        while (true)
         {
-            KvTelemetry.Read(Directory, hit: false);
-            return null;
+            long epoch = _relocation.Epoch;
+            if (!_keys.TryGet(key, out var location))
+            {
+                KvTelemetry.Read(Directory, hit: false);
+                return null;
+            }
+
+            try
+            {
+                var value = ValueReader.Read(_pool, key, location);
+                KvTelemetry.Read(Directory, hit: true);
+                return value;
+            }
+            catch (DataWalException) when (Moved(epoch, ref reloaded))
+            {
+                // The frame moved into a compaction image while we read: look the key up again.
+            }
+        }
+    }
+
+    /// <summary>
+    /// After a failed read: true when the key's location may have changed under it, so the caller looks it up again.
+    /// A writable store asks whether its own compaction switched locations meanwhile; a read-only one, once per
+    /// read, whether segments of its snapshot are gone (a writer elsewhere compacted), and then reloads its keys.
+    /// </summary>
+    private bool Moved(long epoch, ref bool reloaded)
+    {
+        if (_log is not null)
+        {
+            return _relocation.Raced(epoch);
         }
 
-        var value = ValueReader.Read(_pool, key, location);
-        KvTelemetry.Read(Directory, hit: true);
-        return value;
+        if (reloaded || !Log.SegmentsChanged())
+        {
+            return false;
+        }
+
+        reloaded = true;
+        ReloadReadOnly();
+        return true;
+    }
+
+    /// <summary>A read-only store whose segments were compacted away by a writer elsewhere reads the log again.</summary>
+    private void ReloadReadOnly()
+    {
+        using (_relocation.Begin())
+        {
+            var reader = RecordLogReader.Open(Directory);
+            var (keys, report) = ReplayReadOnly(reader);
+            _pool.Invalidate(0, uint.MaxValue);
+            Volatile.Write(ref _keys, keys);
+            Log.Reloaded(report, reader.Segments);
+        }
     }
 
     /// <summary>
@@ -159,24 +216,33 @@ public sealed class KvStore : IDisposable
     public bool TryGet(ReadOnlySpan<byte> key, System.Buffers.IBufferWriter<byte> destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
-        if (!_keys.TryGet(key, out var location))
+        bool reloaded = false;
+        while (true)
         {
-            KvTelemetry.Read(Directory, hit: false);
-            return false;
-        }
+            long epoch = _relocation.Epoch;
+            if (!_keys.TryGet(key, out var location))
+            {
+                KvTelemetry.Read(Directory, hit: false);
+                return false;
+            }
 
-        var rented = System.Buffers.ArrayPool<byte>.Shared.Rent((int)location.Length);
-        try
-        {
-            var value = ValueReader.Verify(_pool, key, location, rented.AsSpan(0, (int)location.Length));
-            value.CopyTo(destination.GetSpan(value.Length));
-            destination.Advance(value.Length);
-            KvTelemetry.Read(Directory, hit: true);
-            return true;
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            var rented = System.Buffers.ArrayPool<byte>.Shared.Rent((int)location.Length);
+            try
+            {
+                var value = ValueReader.Verify(_pool, key, location, rented.AsSpan(0, (int)location.Length));
+                value.CopyTo(destination.GetSpan(value.Length));
+                destination.Advance(value.Length);
+                KvTelemetry.Read(Directory, hit: true);
+                return true;
+            }
+            catch (DataWalException) when (Moved(epoch, ref reloaded))
+            {
+                // Moved into a compaction image meanwhile: look the key up again.
+            }
+            finally
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
         }
     }
 
@@ -189,6 +255,7 @@ public sealed class KvStore : IDisposable
     /// <exception cref="CorruptRecordException">A frame no longer verifies.</exception>
     public IReadOnlyList<KeyValuePair<byte[], byte[]>> Items()
     {
+        using var stable = EnterStableLocations();
         var snapshot = Snapshot(sorted: false);
         var items = new List<KeyValuePair<byte[], byte[]>>(snapshot.Count);
         foreach (var (key, location) in snapshot)
@@ -273,7 +340,7 @@ public sealed class KvStore : IDisposable
     public void Rotate() => Writer.Rotate();
 
     /// <summary>The writer log; the key directory follows it as its observer, so a write cannot bypass it.</summary>
-    private RecordLog Writer => _log ?? throw ReadOnly();
+    internal RecordLog Writer => _log ?? throw ReadOnly();
 
     /// <summary>An append's durability wait without its result, allocation-free when it already completed.</summary>
     private static ValueTask WithoutResult<T>(ValueTask<T> pending)
@@ -307,6 +374,46 @@ public sealed class KvStore : IDisposable
     /// <returns>What was written.</returns>
     /// <exception cref="DataWalException">The target is not empty, or a read or write failed.</exception>
     public CompactionStats CompactTo(string outDirectory) => Compaction.Run(this, outDirectory, CancellationToken.None);
+
+    /// <summary>
+    /// Compacts the store in its own directory, beside live writes and gets (docs/design.md D15): seals the active
+    /// segment, copies each key's latest Put from the sealed segments — same frame, same txid, in log order — into an
+    /// image, renames it over the lowest segment, points the key directory at it, and deletes the other sealed
+    /// segments in ascending order. Every crash point leaves a store that opens with the same keys and values, here
+    /// and in upstream.
+    /// </summary>
+    /// <remarks>
+    /// Gets never wait for the copy and never see a value the key did not have; writes go on into newer segments.
+    /// Memory is the keys of the compacted range plus one frame. One compaction runs at a time. Followers and readers
+    /// elsewhere survive it (see <see cref="RecordLogReader.FollowAsync"/> for what a follower that was behind yields).
+    /// </remarks>
+    /// <returns>What it compacted and reclaimed.</returns>
+    /// <exception cref="InvalidOperationException">The store is read-only.</exception>
+    /// <exception cref="CorruptRecordException">A live frame no longer verifies; nothing changed.</exception>
+    /// <exception cref="DataWalException">A step failed; the store on disk is consistent (see <see cref="SegmentCompaction.Commit"/>).</exception>
+    public KvCompactionResult Compact() => OnlineCompaction.Run(Writer, _keys, _pool, _relocation, null, CancellationToken.None);
+
+    /// <summary>
+    /// <see cref="Compact"/> on the thread pool, with progress. Cancellation before the image is installed leaves the
+    /// store exactly as it was (the unfinished image is removed, or, after a crash, by the next writer open).
+    /// </summary>
+    /// <param name="progress">Receives how far the copy is, or null.</param>
+    /// <param name="cancellationToken">Stops the compaction before its image is installed.</param>
+    /// <returns>What it compacted and reclaimed.</returns>
+    public Task<KvCompactionResult> CompactAsync(IProgress<KvCompactionProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var log = Writer;
+        return Task.Run(() => OnlineCompaction.Run(log, _keys, _pool, _relocation, progress, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>
+    /// The frame bytes of every live key's latest Put (no I/O): what a compaction keeps. The segments' total size
+    /// minus this is what it would reclaim.
+    /// </summary>
+    public long LiveBytes => _keys.LiveBytes;
+
+    /// <summary>The last failure of a background compaction (<see cref="KvStoreOptions.AutoCompaction"/>), or null.</summary>
+    public Exception? AutoCompactionError => _auto?.LastError;
 
     /// <summary>
     /// Writes the live pairs as JSON lines <c>{"key_b64":"…","value_b64":"…"}</c> sorted bytewise by key,
@@ -375,13 +482,37 @@ public sealed class KvStore : IDisposable
             return;
         }
 
+        _auto?.Dispose();
         _pool.Dispose();
         _log?.Dispose();
         _keys.Dispose();
+        _relocation.Dispose();
     }
 
     /// <summary>A consistent copy of the live (key, location) pairs, optionally sorted bytewise by key.</summary>
     internal List<(byte[] Key, RecordRef Ref)> Snapshot(bool sorted) => _keys.Snapshot(sorted);
+
+    /// <summary>Keeps locations from moving (no compaction switch) while a snapshot is taken and its values are read.</summary>
+    internal Relocation.Scope EnterStableLocations() => _relocation.EnterStable();
+
+    /// <summary>The segments' total size now (a listing and a stat of each).</summary>
+    internal long StoreBytes()
+    {
+        long total = 0;
+        foreach (uint id in SegmentFiles.List(Directory))
+        {
+            try
+            {
+                total += new FileInfo(SegmentFiles.PathFor(Directory, id)).Length;
+            }
+            catch (FileNotFoundException)
+            {
+                // Deleted by a compaction since the listing.
+            }
+        }
+
+        return total;
+    }
 
     /// <summary>
     /// Reads and verifies the value of each snapshotted pair in order, one frame buffer for all of them,

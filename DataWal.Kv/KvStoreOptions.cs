@@ -29,4 +29,10 @@ public sealed class KvStoreOptions
             ? value
             : throw new ArgumentOutOfRangeException(nameof(ReadHandleCapacity), value, "KvStoreOptions.ReadHandleCapacity must not be negative (0 = no cached handles).");
     }
+
+    /// <summary>
+    /// Whether and when the store compacts itself in the background (see <see cref="KvAutoCompaction"/>); null, the
+    /// default, never does (call <see cref="KvStore.Compact"/> yourself). Ignored by <see cref="KvStore.OpenReadOnly"/>.
+    /// </summary>
+    public KvAutoCompaction? AutoCompaction { get; init; }
 }

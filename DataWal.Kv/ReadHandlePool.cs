@@ -19,6 +19,7 @@ internal sealed class ReadHandlePool : IDisposable
     private readonly Lock _gate = new();
     private readonly LinkedList<(uint Segment, SafeFileHandle Handle)> _lru = new();
     private bool _disposed;
+    private long _version;   // moved on by Invalidate: a handle opened before it is used once, never cached
 
     public ReadHandlePool(string directory, int capacity = DefaultCapacity)
     {
@@ -45,7 +46,8 @@ internal sealed class ReadHandlePool : IDisposable
     public int ReadAt(uint segment, long offset, Span<byte> destination)
     {
         bool added = false;
-        var handle = Rent(segment, ref added);
+        bool useOnce = _capacity == 0;
+        var handle = Rent(segment, ref added, ref useOnce);
         try
         {
             return FileSync.Read(handle, destination, offset);
@@ -62,7 +64,7 @@ internal sealed class ReadHandlePool : IDisposable
                 handle.DangerousRelease();
             }
 
-            if (_capacity == 0)
+            if (useOnce)
             {
                 handle.Dispose();
             }
@@ -73,7 +75,7 @@ internal sealed class ReadHandlePool : IDisposable
     /// Returns the segment's handle with a reference already taken (<paramref name="added"/>), taken while
     /// the pool's lock is held so that no concurrent eviction can dispose it first.
     /// </summary>
-    private SafeFileHandle Rent(uint segment, ref bool added)
+    private SafeFileHandle Rent(uint segment, ref bool added, ref bool useOnce)
     {
         lock (_gate)
         {
@@ -92,6 +94,12 @@ internal sealed class ReadHandlePool : IDisposable
                     return node.Value.Handle;
                 }
             }
+        }
+
+        long version;
+        lock (_gate)
+        {
+            version = _version;
         }
 
         string path = SegmentFiles.PathFor(_directory, segment);
@@ -119,6 +127,15 @@ internal sealed class ReadHandlePool : IDisposable
                 ObjectDisposedException.ThrowIf(true, this);
             }
 
+            if (version != _version)
+            {
+                // The path may have named a file a compaction has replaced since: read through it once, like an
+                // uncached pool, and let the next read open the path again.
+                opened.DangerousAddRef(ref added);
+                useOnce = true;
+                return opened;
+            }
+
             foreach (var (s, h) in _lru)
             {
                 if (s == segment)
@@ -139,6 +156,30 @@ internal sealed class ReadHandlePool : IDisposable
             _lru.AddLast((segment, opened));
             opened.DangerousAddRef(ref added);
             return opened;
+        }
+    }
+
+    /// <summary>
+    /// Drops the cached handles of segments <paramref name="first"/>..<paramref name="last"/> (a compaction replaced
+    /// or deleted them); reads in progress keep theirs until they finish, and a handle opened before this call is
+    /// never cached after it.
+    /// </summary>
+    public void Invalidate(uint first, uint last)
+    {
+        lock (_gate)
+        {
+            _version++;
+            for (var node = _lru.First; node is not null;)
+            {
+                var next = node.Next;
+                if (node.Value.Segment >= first && node.Value.Segment <= last)
+                {
+                    _lru.Remove(node);
+                    node.Value.Handle.Dispose();
+                }
+
+                node = next;
+            }
         }
     }
 

@@ -125,6 +125,28 @@ public static class FileSync
         RetryInterrupted(directory, static (calls, d) => calls.FsyncDirectory(d));
     }
 
+    /// <summary>
+    /// Removes the directory entry <paramref name="path"/> (unlink(2); a symbolic link itself, never its target),
+    /// through SafeAtomic's system-call layer. Not durable until the directory is fsynced
+    /// (<see cref="FsyncDirectory"/>); handles already open on the file keep reading it.
+    /// </summary>
+    /// <param name="path">The file to remove.</param>
+    /// <returns>False when nothing was there (ENOENT); true when the entry was removed.</returns>
+    /// <exception cref="SystemCallException">The entry exists but could not be removed.</exception>
+    public static bool Delete(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        try
+        {
+            RetryInterrupted(path, static (calls, p) => calls.Unlink(p));
+            return true;
+        }
+        catch (SystemCallException e) when (e.ErrorNumber == ErrorNumbers.ENOENT)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Sets the file's length (ftruncate); used to cut a damaged tail.</summary>
     /// <param name="handle">A writable handle.</param>
     /// <param name="length">The new length in bytes.</param>

@@ -34,6 +34,8 @@ internal static class LogRecovery
         SafeFileHandle? active = null;
         try
         {
+            // A compaction image left by a crash before its rename was never part of the log (docs/design.md D15).
+            FileSync.Delete(Path.Combine(directory, SegmentCompaction.TempFileName));
             var segments = SegmentFiles.List(directory);
             if (segments.Count == 0)
             {

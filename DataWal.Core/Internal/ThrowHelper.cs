@@ -65,6 +65,24 @@ internal static class ThrowHelper
     public static DataWalException CreateSegmentFailed(string path, SafeAtomicException inner) =>
         new($"datawal: create segment {path}: {inner.Message}", inner);
 
+    public static DataWalException DeleteSegmentFailed(string path, int deletedBefore, SafeAtomicException inner) =>
+        new($"datawal: delete segment {path} (after deleting {deletedBefore} before it): {inner.Message}", inner);
+
+    public static DataWalException CompactionFailed(string directory, string step, Exception inner) =>
+        new($"datawal: compaction of {directory}: {step}: {inner.Message}", inner);
+
+    [DoesNotReturn]
+    public static void ThrowCompactionFrameOutOfOrder(ulong txId, ulong previous, ulong lastTxId) =>
+        throw new ArgumentException($"datawal: a compaction image takes frames in ascending txid order up to {lastTxId}; got txid {txId} after {previous}");
+
+    [DoesNotReturn]
+    public static void ThrowCompactionFrameInvalid(string reason) =>
+        throw new ArgumentException($"datawal: a compaction image takes whole valid frames: {reason}");
+
+    [DoesNotReturn]
+    public static void ThrowCompactionFinished() =>
+        throw new InvalidOperationException("datawal: this compaction was already committed or abandoned");
+
     public static DataWalException OpenSegmentFailed(string path, SafeAtomicException inner) =>
         new($"datawal: open segment {path}: {inner.Message}", inner);
 

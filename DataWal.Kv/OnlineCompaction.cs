@@ -1,0 +1,156 @@
+using System.Buffers;
+using System.Diagnostics;
+using DataWal.Core;
+
+namespace DataWal.Kv;
+
+/// <summary>
+/// <see cref="KvStore.Compact"/>: compaction in the store's own directory beside live writes and gets
+/// (docs/design.md D15). The log seals its active segment and hands out the sealed range L..N; each key whose latest
+/// Put is in that range is copied, frame and txid unchanged, in log order, into an image; the log installs the image
+/// over L; the key directory moves those keys into the image; the log deletes L+1..N in ascending order.
+/// </summary>
+/// <remarks>
+/// Why every crash state reads the same: the image holds, for every key of the range, its latest record there if that
+/// is a Put, so reading the image and then whatever is left of L+1..N under last-write-wins ends, for each key, at the
+/// same record as reading all of L..N did. Gets never wait for the copy: they read the old segments until the switch,
+/// and one that races the switch retries (<see cref="KvStore"/>'s relocation epoch).
+/// </remarks>
+internal static class OnlineCompaction
+{
+    private const int ProgressEvery = 4096;
+
+    public static KvCompactionResult Run(RecordLog log, KeyProjection keys, ReadHandlePool pool, Relocation relocation, IProgress<KvCompactionProgress>? progress, CancellationToken cancellationToken)
+    {
+        long started = Stopwatch.GetTimestamp();
+        cancellationToken.ThrowIfCancellationRequested();
+        using var compaction = log.BeginCompaction();
+        if (compaction is null)
+        {
+            return new KvCompactionResult(0, 0, 0, 0, 0, Stopwatch.GetElapsedTime(started));
+        }
+
+        var live = keys.SnapshotSegments(compaction.FirstSegment, compaction.LastSegment);
+        var moves = new List<(byte[] Key, RecordRef From, RecordRef To)>(live.Count);
+        byte[] frame = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            foreach (var (key, from) in live)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (frame.Length < from.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(frame);
+                    frame = ArrayPool<byte>.Shared.Rent((int)from.Length);
+                }
+
+                // The same checks as a get (length, structure, CRC, Put, the key itself): a frame that no longer
+                // verifies stops the compaction rather than being copied.
+                var bytes = frame.AsSpan(0, (int)from.Length);
+                ValueReader.Verify(pool, key, from, bytes);
+                moves.Add((key, from, compaction.Add(bytes)));
+                if (progress is not null && moves.Count % ProgressEvery == 0)
+                {
+                    progress.Report(new KvCompactionProgress(moves.Count, live.Count, compaction.ImageBytes));
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(frame);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        IReadOnlyList<uint> deleted;
+        using (relocation.Begin())
+        {
+            deleted = compaction.Commit(() =>
+            {
+                // Right after the rename: locations in L now name the image, so cached handles of the range go, then
+                // every key that still points at its old frame moves to the copy.
+                pool.Invalidate(compaction.FirstSegment, compaction.LastSegment);
+                keys.Relocate(moves);
+                relocation.Switched();
+            });
+        }
+
+        progress?.Report(new KvCompactionProgress(moves.Count, live.Count, compaction.ImageBytes));
+        var result = new KvCompactionResult(compaction.Segments.Count, deleted.Count, live.Count, compaction.SourceBytes, compaction.ImageBytes, Stopwatch.GetElapsedTime(started));
+        KvTelemetry.Compacted(log.Directory, log.Directory, new CompactionStats(live.Count, compaction.Frames, compaction.ImageBytes), result.Elapsed);
+        return result;
+    }
+}
+
+/// <summary>
+/// The relocation epoch: even while key locations are stable, odd from just before a compaction renames its image
+/// until the key directory points into it. A read that fails after its location was looked up while the epoch was odd,
+/// or that sees the epoch moved, may have raced the switch (its frame moved, or its segment is gone): it waits for an
+/// even epoch and looks the key up again. Snapshot readers (items, export, copy) hold <see cref="EnterStable"/> for
+/// their whole pass instead, which the switch waits for.
+/// </summary>
+internal sealed class Relocation : IDisposable
+{
+    private readonly ReaderWriterLockSlim _stable = new(LockRecursionPolicy.SupportsRecursion);
+    private long _epoch;
+
+    public long Epoch => Volatile.Read(ref _epoch);
+
+    /// <summary>True when a read that started at <paramref name="epoch"/> may have raced a switch; waits until none is in progress.</summary>
+    public bool Raced(long epoch)
+    {
+        if ((epoch & 1) == 0 && Epoch == epoch)
+        {
+            return false;
+        }
+
+        var spin = default(SpinWait);
+        while ((Epoch & 1) != 0)
+        {
+            spin.SpinOnce(sleep1Threshold: 20);
+        }
+
+        return true;
+    }
+
+    /// <summary>Holds locations stable for a snapshot pass (no switch starts meanwhile).</summary>
+    public Scope EnterStable()
+    {
+        _stable.EnterReadLock();
+        return new Scope(_stable, write: false);
+    }
+
+    /// <summary>Starts a switch: waits for snapshot passes, makes the epoch odd.</summary>
+    public Scope Begin()
+    {
+        _stable.EnterWriteLock();
+        Interlocked.Increment(ref _epoch);
+        return new Scope(_stable, write: true, this);
+    }
+
+    /// <summary>The key directory points into the image: the epoch is even again.</summary>
+    public void Switched()
+    {
+        if ((Epoch & 1) != 0)
+        {
+            Interlocked.Increment(ref _epoch);
+        }
+    }
+
+    public void Dispose() => _stable.Dispose();
+
+    internal readonly struct Scope(ReaderWriterLockSlim gate, bool write, Relocation? owner = null) : IDisposable
+    {
+        public void Dispose()
+        {
+            if (write)
+            {
+                owner!.Switched();   // also when the commit failed before its rename: nothing moved
+                gate.ExitWriteLock();
+            }
+            else
+            {
+                gate.ExitReadLock();
+            }
+        }
+    }
+}
