@@ -152,7 +152,8 @@ public sealed class KvStore : IDisposable
         while (true)
         {
             long epoch = _relocation.Epoch;
-            if (!_keys.TryGet(key, out var location))
+            var keys = Volatile.Read(ref _keys);
+            if (!keys.TryGet(key, out var location))
             {
                 KvTelemetry.Read(Directory, hit: false);
                 return null;
@@ -164,7 +165,7 @@ public sealed class KvStore : IDisposable
                 KvTelemetry.Read(Directory, hit: true);
                 return value;
             }
-            catch (DataWalException) when (Moved(epoch, ref reloaded))
+            catch (DataWalException) when (Moved(epoch, keys, ref reloaded))
             {
                 // The frame moved into a compaction image while we read: look the key up again.
             }
@@ -176,11 +177,16 @@ public sealed class KvStore : IDisposable
     /// A writable store asks whether its own compaction switched locations meanwhile; a read-only one, once per
     /// read, whether segments of its snapshot are gone (a writer elsewhere compacted), and then reloads its keys.
     /// </summary>
-    private bool Moved(long epoch, ref bool reloaded)
+    private bool Moved(long epoch, KeyProjection keys, ref bool reloaded)
     {
         if (_log is not null)
         {
             return _relocation.Raced(epoch);
+        }
+
+        if (!ReferenceEquals(keys, Volatile.Read(ref _keys)))
+        {
+            return true;   // another read reloaded meanwhile
         }
 
         if (reloaded || !Log.SegmentsChanged())
@@ -198,6 +204,11 @@ public sealed class KvStore : IDisposable
     {
         using (_relocation.Begin())
         {
+            if (!Log.SegmentsChanged())
+            {
+                return;   // another read reloaded while this one waited
+            }
+
             var reader = RecordLogReader.Open(Directory);
             var (keys, report) = ReplayReadOnly(reader);
             _pool.Invalidate(0, uint.MaxValue);
@@ -220,7 +231,8 @@ public sealed class KvStore : IDisposable
         while (true)
         {
             long epoch = _relocation.Epoch;
-            if (!_keys.TryGet(key, out var location))
+            var keys = Volatile.Read(ref _keys);
+            if (!keys.TryGet(key, out var location))
             {
                 KvTelemetry.Read(Directory, hit: false);
                 return false;
@@ -235,7 +247,7 @@ public sealed class KvStore : IDisposable
                 KvTelemetry.Read(Directory, hit: true);
                 return true;
             }
-            catch (DataWalException) when (Moved(epoch, ref reloaded))
+            catch (DataWalException) when (Moved(epoch, keys, ref reloaded))
             {
                 // Moved into a compaction image meanwhile: look the key up again.
             }
