@@ -91,9 +91,9 @@ internal static class CompactionBench
             Console.WriteLine($"| peak RSS during `CompactTo` (VmHWM, reset after open) | {KbMib(to["hwm_kb"])} MiB | RSS after open {KbMib(to["rss_open_kb"])} MiB (+{KbMib(long.Parse(to["hwm_kb"], Inv) - long.Parse(to["rss_open_kb"], Inv))} MiB); GC heap after {Mib(to["heap_after"])} MiB |");
             Console.WriteLine($"| `Compact()` in place | {inPlace["elapsed_s"]} s | {inPlace["live_keys"]} keys, {inPlace["segments_compacted"]} segments → 1, {Mib(inPlace["bytes_before"])} → {Mib(inPlace["bytes_after"])} MiB; result.Elapsed {inPlace["result_elapsed_s"]} s |");
             Console.WriteLine($"| peak RSS during `Compact()` (VmHWM, reset after open) | {KbMib(inPlace["hwm_kb"])} MiB | RSS after open {KbMib(inPlace["rss_open_kb"])} MiB (+{KbMib(long.Parse(inPlace["hwm_kb"], Inv) - long.Parse(inPlace["rss_open_kb"], Inv))} MiB); GC heap after {Mib(inPlace["heap_after"])} MiB |");
-            Console.WriteLine($"| puts/s, no compaction (before) | {Rate(tp["before_rate"])} | {tp["before_puts"]} random overwrites in {tp["before_s"]} s; longest put {tp["before_max_ms"]} ms |");
-            Console.WriteLine($"| puts/s while `CompactAsync` runs | {Rate(tp["during_rate"])} | {tp["during_puts"]} puts in {tp["during_s"]} s (the compaction's duration: {tp["compact_keys"]} keys, {Mib(tp["compact_bytes_before"])} → {Mib(tp["compact_bytes_after"])} MiB); longest put {tp["during_max_ms"]} ms |");
-            Console.WriteLine($"| puts/s, no compaction (after) | {Rate(tp["after_rate"])} | {tp["after_puts"]} puts in {tp["after_s"]} s; longest put {tp["after_max_ms"]} ms |");
+            Console.WriteLine($"| puts/s, no compaction (before) | {Rate(tp["before_rate"])} | {tp["before_puts"]} random overwrites in {tp["before_s"]} s; longest put {tp["before_max_ms"]} ms (at {tp["before_max_at_s"]} s into the phase) |");
+            Console.WriteLine($"| puts/s while `CompactAsync` runs | {Rate(tp["during_rate"])} | {tp["during_puts"]} puts in {tp["during_s"]} s (the compaction's duration: {tp["compact_keys"]} keys, {Mib(tp["compact_bytes_before"])} → {Mib(tp["compact_bytes_after"])} MiB); longest put {tp["during_max_ms"]} ms (at {tp["during_max_at_s"]} s into the phase) |");
+            Console.WriteLine($"| puts/s, no compaction (after) | {Rate(tp["after_rate"])} | {tp["after_puts"]} puts in {tp["after_s"]} s; longest put {tp["after_max_ms"]} ms (at {tp["after_max_at_s"]} s into the phase) |");
         }
         finally
         {
@@ -252,7 +252,7 @@ internal static class CompactionBench
         return 0;
     }
 
-    private readonly record struct PhaseResult(long Puts, double Seconds, double MaxMillis, KvCompactionResult? Compaction);
+    private readonly record struct PhaseResult(long Puts, double Seconds, double MaxMillis, double MaxAtSeconds, KvCompactionResult? Compaction);
 
     /// <summary>
     /// Random overwrites for <paramref name="duration"/>, or, given <paramref name="background"/>, from its start until its
@@ -263,6 +263,7 @@ internal static class CompactionBench
         var key = new byte[BenchEnv.KeyLength];
         long puts = 0;
         long maxTicks = 0;
+        long maxAt = 0;
         long start = Stopwatch.GetTimestamp();
         var task = background?.Invoke();
         while (true)
@@ -272,7 +273,12 @@ internal static class CompactionBench
                 BenchEnv.WriteKey(key, rng.Next(keys));
                 long t = Stopwatch.GetTimestamp();
                 store.Put(key, value);
-                maxTicks = Math.Max(maxTicks, Stopwatch.GetTimestamp() - t);
+                long took = Stopwatch.GetTimestamp() - t;
+                if (took > maxTicks)
+                {
+                    maxTicks = took;
+                    maxAt = t - start;
+                }
             }
 
             puts += 256;
@@ -283,7 +289,7 @@ internal static class CompactionBench
         }
 
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-        return new(puts, seconds, maxTicks * 1000.0 / Stopwatch.Frequency, task?.GetAwaiter().GetResult());
+        return new(puts, seconds, maxTicks * 1000.0 / Stopwatch.Frequency, (double)maxAt / Stopwatch.Frequency, task?.GetAwaiter().GetResult());
     }
 
     private static void EmitPhase(string name, PhaseResult p)
@@ -292,6 +298,7 @@ internal static class CompactionBench
         Emit(name + "_s", p.Seconds.ToString("F2", Inv));
         Emit(name + "_rate", (p.Puts / p.Seconds).ToString("R", Inv));
         Emit(name + "_max_ms", p.MaxMillis.ToString("F1", Inv));
+        Emit(name + "_max_at_s", p.MaxAtSeconds.ToString("F2", Inv));
     }
 
     private static void Emit(string name, object value) => Console.WriteLine(string.Create(Inv, $"{name}={value}"));
