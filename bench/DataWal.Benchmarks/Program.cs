@@ -14,6 +14,12 @@ namespace DataWal.Benchmarks;
 /// <item><c>follow-latency [--samples N] [--interval-us U] [--burst N]</c>: append→yield latency of
 /// <c>RecordLogReader.FollowAsync</c> (same process, other process with file-change notification, polling) as a markdown table.</item>
 /// <item><c>follow-latency-writer DIR COUNT INTERVAL_US</c> (internal): the other-process writer of follow-latency.</item>
+/// <item><c>soak [--minutes M] [--keys N] [--value-bytes B] [--segment-mib S] [--interval SECONDS] [--dir PATH] ...</c>:
+/// random overwrites and deletes of a bounded key set with auto-compaction on, one row of disk/RSS/fds/heap/writes per
+/// interval, a first-half/second-half summary and a read-back of every key against an in-memory model (<see cref="Soak"/>).</item>
+/// <item><c>compaction [--keys N] [--value-bytes B] [--seconds S]</c>: in-place <c>Compact()</c> and <c>CompactTo</c> of an
+/// N-key store written twice (time, peak RSS), and puts/s with and without a compaction running (<see cref="CompactionBench"/>).</item>
+/// <item><c>compaction-child WHAT DIR S</c> (internal): the fresh processes of compaction.</item>
 /// </list>
 /// Data goes under <c>$DATAWAL_BENCH_DIR</c> (default <c>&lt;temp&gt;/datawal-bench</c>).
 /// </summary>
@@ -41,6 +47,21 @@ internal static class Program
         if (args.Length > 0 && args[0] == FollowLatency.WriterChildMode)
         {
             return FollowLatency.RunWriterChild(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == Soak.Mode)
+        {
+            return Soak.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == CompactionBench.Mode)
+        {
+            return CompactionBench.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == CompactionBench.ChildMode)
+        {
+            return CompactionBench.RunChild(args[1..]);
         }
 
         bool full = args.Contains("--full");
