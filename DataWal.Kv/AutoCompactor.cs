@@ -10,6 +10,7 @@ internal sealed class AutoCompactor(KvStore store, KvAutoCompaction policy) : ID
 {
     private readonly CancellationTokenSource _stopping = new();
     private int _running;
+    private int _pending;   // a rotation came while a check or compaction ran: look again when it ends
     private Task _current = Task.CompletedTask;
     private volatile Exception? _lastError;
 
@@ -18,7 +19,13 @@ internal sealed class AutoCompactor(KvStore store, KvAutoCompaction policy) : ID
     /// <summary>Under the log's gate: only queues the check.</summary>
     public void Check()
     {
-        if (_stopping.IsCancellationRequested || Interlocked.CompareExchange(ref _running, 1, 0) != 0)
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _pending, 1);
+        if (Interlocked.CompareExchange(ref _running, 1, 0) != 0)
         {
             return;
         }
@@ -31,9 +38,14 @@ internal sealed class AutoCompactor(KvStore store, KvAutoCompaction policy) : ID
         await Task.Yield();
         try
         {
-            if (!store.IsPoisoned && policy.ShouldCompact(store.StoreBytes(), store.LiveBytes))
+            // Segments written while a compaction ran are only looked at by a later check: without this loop they
+            // would wait for the next rotation after it, and disk use could climb by what one compaction lets pile up.
+            while (Interlocked.Exchange(ref _pending, 0) != 0 && !_stopping.IsCancellationRequested)
             {
-                await store.CompactAsync(null, _stopping.Token).ConfigureAwait(false);
+                if (!store.IsPoisoned && policy.ShouldCompact(store.StoreBytes(), store.LiveBytes))
+                {
+                    await store.CompactAsync(null, _stopping.Token).ConfigureAwait(false);
+                }
             }
 
             _lastError = null;
@@ -48,6 +60,10 @@ internal sealed class AutoCompactor(KvStore store, KvAutoCompaction policy) : ID
         finally
         {
             Volatile.Write(ref _running, 0);
+            if (Volatile.Read(ref _pending) != 0 && !_stopping.IsCancellationRequested && Interlocked.CompareExchange(ref _running, 1, 0) == 0)
+            {
+                _current = Task.Run(Run);   // a rotation arrived just as this run was ending
+            }
         }
     }
 
