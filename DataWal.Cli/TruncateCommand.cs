@@ -104,8 +104,8 @@ internal static class TruncateCommand
             if (keyed.Count > 0 && !force)
             {
                 throw new CliException(
-                    $"truncate: {Segments(keyed)} of {path} hold key/value records (Put/Delete): in a key/value store, deleting them forgets every key " +
-                    $"whose latest write is there. Reclaim a key/value store's space with 'datawal compact {path} --in-place'; pass --force to delete them anyway. Nothing was deleted.");
+                    $"truncate: {Segments(keyed)} of {path} {(keyed.Count == 1 ? "holds" : "hold")} key/value records (Put/Delete): in a key/value store, deleting a segment forgets every key " +
+                    $"whose latest write is in it. Reclaim a key/value store's space with 'datawal compact {path} --in-place'; pass --force to delete them anyway. Nothing was deleted.");
             }
 
             var sizes = candidates.ToDictionary(id => id, id => SegmentSize(log.Directory, id));
