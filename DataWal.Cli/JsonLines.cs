@@ -56,7 +56,9 @@ internal static class JsonLines
 
     public static string Miss(byte[] key) => Write("miss", w => w.WriteBase64String("key_base64", key));
 
-    public static string Report(RecoveryReport r) => Write("report", w =>
+    public static string Report(RecoveryReport r) => Write("report", w => ReportFields(w, r));
+
+    private static void ReportFields(Utf8JsonWriter w, RecoveryReport r)
     {
         w.WriteNumber("files_scanned", r.FilesScanned);
         w.WriteNumber("records_replayed", r.RecordsReplayed);
@@ -65,6 +67,40 @@ internal static class JsonLines
         w.WriteNumber("mid_stream_errors", r.MidStreamErrors);
         w.WriteNumber("unsupported_versions", r.UnsupportedVersions);
         w.WriteNumber("last_txid_seen", r.LastTxIdSeen);
+    }
+
+    /// <summary><c>report --space</c>: upstream's report fields, then the disk use (absent without <c>--space</c>).</summary>
+    public static string Report(RecoveryReport r, SpaceUsage usage) => Write("report", w =>
+    {
+        ReportFields(w, r);
+        w.WriteStartArray("segments");
+        foreach (var (id, bytes) in usage.Segments)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("segment", id);
+            w.WriteNumber("bytes", bytes);
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+        w.WriteNumber("total_bytes", usage.TotalBytes);
+        w.WriteBoolean("kv_view", usage.Kv is not null);
+        if (usage.Kv is { } kv)
+        {
+            w.WriteNumber("live_keys", kv.LiveKeys);
+            w.WriteNumber("live_bytes", kv.LiveBytes);
+            w.WriteNumber("dead_bytes", kv.DeadBytes);
+            w.WriteNumber("dead_fraction", Math.Round(kv.DeadFraction, 4));
+        }
+        else
+        {
+            w.WriteNull("live_keys");
+            w.WriteNull("live_bytes");
+            w.WriteNull("dead_bytes");
+            w.WriteNull("dead_fraction");
+        }
+
+        w.WriteBoolean("compaction_worthwhile", usage.CompactionWorthwhile);
     });
 
     public static string Verify(long framesChecked, RecoveryReport r, uint lastSegment, ulong lastOffset) => Write("verify", w =>
@@ -100,6 +136,46 @@ internal static class JsonLines
         w.WriteNumber("records_written", stats.RecordsWritten);
         w.WriteNumber("bytes_written", stats.BytesWritten);
     });
+
+    /// <summary>The kind of <c>compact --in-place</c>'s line (its fields differ from the copy's <c>compact</c>).</summary>
+    public const string CompactInPlaceKind = "compact_in_place";
+
+    public static string CompactInPlace(string store, KvCompactionResult r) => Write(CompactInPlaceKind, w =>
+    {
+        w.WriteString("store", store);
+        w.WriteNumber("segments_compacted", r.SegmentsCompacted);
+        w.WriteNumber("segments_deleted", r.SegmentsDeleted);
+        w.WriteNumber("live_keys", r.LiveKeys);
+        w.WriteNumber("bytes_before", r.BytesBefore);
+        w.WriteNumber("bytes_after", r.BytesAfter);
+        w.WriteNumber("bytes_reclaimed", r.BytesReclaimed);
+        w.WriteNumber("elapsed_ms", Milliseconds(r.Elapsed));
+    });
+
+    public static string Truncate(string store, IReadOnlyList<uint> deleted, long bytesDeleted, uint? firstSegment) => Write("truncate", w =>
+    {
+        w.WriteString("store", store);
+        w.WriteStartArray("deleted");
+        foreach (uint id in deleted)
+        {
+            w.WriteNumberValue(id);
+        }
+
+        w.WriteEndArray();
+        w.WriteNumber("segments_deleted", deleted.Count);
+        w.WriteNumber("bytes_deleted", bytesDeleted);
+        if (firstSegment is uint first)
+        {
+            w.WriteNumber("first_segment", first);
+        }
+        else
+        {
+            w.WriteNull("first_segment");
+        }
+    });
+
+    /// <summary>Wall time in milliseconds, one decimal.</summary>
+    public static double Milliseconds(TimeSpan elapsed) => Math.Round(elapsed.TotalMilliseconds, 1);
 
     public static string Doctor(DoctorFindings f) => Write("doctor", w =>
     {

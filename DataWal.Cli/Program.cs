@@ -212,6 +212,7 @@ internal sealed class App
         var root = new RootCommand(
             "datawal: inspect, verify, export and compact DataWal stores (crash-safe append-only logs and key/value stores).\n" +
             "Inspection is read-only for real: it takes no lock, works beside a live writer, and never creates or changes a file.\n" +
+            "Only compact --in-place and truncate change a store: they take its writer lock and refuse while another process writes.\n" +
             "Exit codes: 0 ok, 1 usage or environment error, 2 damaged tail on the last segment or get miss, 3 corruption.");
         root.Options.Add(Json);
         root.Subcommands.Add(ScanCommand.Create(this));
@@ -222,6 +223,7 @@ internal sealed class App
         root.Subcommands.Add(CheckCommand.Create(this));
         root.Subcommands.Add(ExportCommand.Create(this));
         root.Subcommands.Add(CompactCommand.Create(this));
+        root.Subcommands.Add(TruncateCommand.Create(this));
         root.Subcommands.Add(DemoCommand.Create(this));
         root.Subcommands.Add(DoctorCommand.Create(this));
         _examples[root] =

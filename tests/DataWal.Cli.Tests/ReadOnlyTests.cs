@@ -16,6 +16,7 @@ public class ReadOnlyTests
     [
         ["scan"], ["--json", "scan"], ["scan", "--limit", "1"], ["report"], ["--json", "report"], ["verify"],
         ["dump"], ["--json", "dump"], ["check"], ["--json", "check"], ["get", "--key", "alpha"], ["get", "--key", "keep"],
+        ["report", "--space"], ["--json", "report", "--space"],
     ];
 
     private TempDir _dir = null!;

@@ -22,7 +22,7 @@ public class ToolTests
     {
         var r = Cli.Run("--help");
         Assert.That(r.Code, Is.Zero);
-        foreach (var command in new[] { "scan", "get", "report", "verify", "dump", "check", "export", "compact", "demo", "doctor" })
+        foreach (var command in new[] { "scan", "get", "report", "verify", "dump", "check", "export", "compact", "truncate", "demo", "doctor" })
         {
             Assert.That(r.Out, Does.Contain("  " + command + " "), command);
         }
@@ -39,6 +39,7 @@ public class ToolTests
     [TestCase("check")]
     [TestCase("export")]
     [TestCase("compact")]
+    [TestCase("truncate")]
     [TestCase("demo")]
     [TestCase("doctor")]
     public void Every_command_has_help_with_examples(string command)
