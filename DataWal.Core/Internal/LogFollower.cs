@@ -177,7 +177,8 @@ internal static class LogFollower
         }
 
         var segments = SegmentFiles.List(directory);
-        if (segments.Count == 0 || segments.Contains(requested))
+        // Above the newest segment it was never written: that is a position naming no record, not lost history.
+        if (segments.Count == 0 || segments.Contains(requested) || requested > segments[^1])
         {
             return null;
         }
