@@ -41,6 +41,14 @@ public sealed class FollowOptions
             : throw new ArgumentOutOfRangeException(nameof(PollInterval), value, "FollowOptions.PollInterval must be positive and at most one day.");
     }
 
+    /// <summary>
+    /// What a start position after or at a record does when that record's segment no longer exists because
+    /// retention removed it or a compaction folded it into a lower segment: false (the default) throws
+    /// <see cref="LogHistoryRemovedException"/>; true starts at the start of the oldest segment that exists,
+    /// so the follower yields the oldest record still kept and everything after it.
+    /// </summary>
+    public bool StartAtOldestWhenRemoved { get; init; }
+
     /// <summary>Use file-change notification (inotify, FSEvents, ReadDirectoryChangesW) for writers in other processes (default true).</summary>
     public bool WatchFileSystem { get; init; } = true;
 

@@ -5,6 +5,10 @@ namespace DataWal.Core;
 /// changes nothing, and works while a writer — in this or another process — appends. The segment ids are
 /// snapshotted at open; the last one tolerates a damaged (possibly still being written) tail, earlier
 /// ones are strict. Records appended to snapshotted segments before a pass reaches them are seen.
+/// Segments that retention deletes or an online compaction replaces during a pass are survived: a segment
+/// being read is finished through its open handle; a snapshotted segment found gone makes the pass re-list and
+/// continue from the lowest segment that exists (up to the snapshot's last id), skipping every record whose
+/// txid is not above the last one it returned, so no record is returned twice.
 /// </summary>
 /// <remarks>Thread safety: immutable; any number of threads may enumerate <see cref="ScanIter"/> at once.</remarks>
 public sealed class RecordLogReader
@@ -72,13 +76,20 @@ public sealed class RecordLogReader
     /// waited on while a writer may still complete it, and a restarted writer's tail cut is followed); survives
     /// writer restarts. A writer in this process wakes the follower at once; one in another process through
     /// file-change notification, with <see cref="FollowOptions.PollInterval"/> as the fallback.
+    /// Across retention and online compaction the follower yields records in strictly increasing txid order,
+    /// each at most once. A follower that was behind a compaction yields, from the compacted image, every
+    /// record with a txid above the last it yielded (the live records of the compacted range); the overwritten
+    /// history and the tombstones of the compacted range it had not reached are not yielded, and nothing live
+    /// is missed. A start position whose segment was removed throws <see cref="LogHistoryRemovedException"/>
+    /// unless <see cref="FollowOptions.StartAtOldestWhenRemoved"/> is set.
     /// </summary>
     /// <param name="position">Where to start (<see cref="FollowPosition.Start"/>, <see cref="FollowPosition.Now"/>, or after/at a record).</param>
     /// <param name="options">Options, or null for the defaults.</param>
     /// <param name="cancellationToken">Ends the follow: the enumeration throws <see cref="OperationCanceledException"/>.</param>
     /// <returns>The records, in log order, without end.</returns>
     /// <exception cref="CorruptRecordException">Damage that recovery would not tolerate either (a sealed segment, or structural).</exception>
-    /// <exception cref="DataWalException">The position does not name a record, or the log shrank below the position already yielded.</exception>
+    /// <exception cref="LogHistoryRemovedException">The position's segment no longer exists (and <see cref="FollowOptions.StartAtOldestWhenRemoved"/> is off).</exception>
+    /// <exception cref="DataWalException">The position does not name a record, or the segment being written shrank below the position already yielded.</exception>
     public IAsyncEnumerable<Record> FollowAsync(FollowPosition position, FollowOptions? options = null, CancellationToken cancellationToken = default)
     {
         // FollowOptions validates its values when built; only the position can still be out of range.

@@ -232,6 +232,30 @@ public static class FileSync
     }
 
     /// <summary>
+    /// The identity (device and inode, fstat) of the file <paramref name="handle"/> is open on: it stays the
+    /// same while the file is renamed or unlinked, so comparing it with <see cref="GetIdentity(string)"/> tells
+    /// whether a path still names the file the handle reads.
+    /// </summary>
+    /// <param name="handle">An open handle.</param>
+    /// <returns>The identity; <see cref="FileIdentity.Unknown"/> where the platform has none (Windows).</returns>
+    /// <exception cref="SystemCallException">The fstat failed.</exception>
+    public static FileIdentity GetIdentity(SafeFileHandle handle)
+    {
+        ArgumentNullException.ThrowIfNull(handle);
+        return RetryInterrupted(handle, static (calls, h) => calls.GetIdentity(h));
+    }
+
+    /// <summary>The identity of what is at <paramref name="path"/> itself (lstat: a symbolic link is not followed).</summary>
+    /// <param name="path">The path.</param>
+    /// <returns>The identity; null when nothing is at <paramref name="path"/>; <see cref="FileIdentity.Unknown"/> where the platform has none (Windows).</returns>
+    /// <exception cref="SystemCallException">The lstat failed for another reason than a missing entry.</exception>
+    public static FileIdentity? GetIdentity(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return RetryInterrupted(path, static (calls, p) => calls.GetIdentity(p));
+    }
+
+    /// <summary>
     /// Lists a directory (readdir) with each entry's kind, links not followed. A listing is not a snapshot:
     /// an entry created or removed while it runs may or may not appear.
     /// </summary>

@@ -21,14 +21,29 @@ internal sealed class FollowCursor : IDisposable
     private bool _yieldedInPass;
     private CorruptRecordException? _damage;
     private long _suspect = -1;   // offset of structural damage seen once, awaiting a second look
+    private readonly SegmentResume _resume;
+    private bool _nextIsResume;   // _next is where SegmentResume's rule continues, not simply the next id
+    private bool _strictReopen;   // the segment was lost and nothing newer exists: reopen as before, errors included
+    private readonly HashSet<uint> _gapsResumedFrom = [];
 
-    public FollowCursor(string directory, uint segment, long offset, FollowOptions options, LogSignal signal)
+    /// <param name="directory">The log directory.</param>
+    /// <param name="segment">Where to start.</param>
+    /// <param name="offset">A frame boundary in it.</param>
+    /// <param name="lastTxId">The txid of the record just before the start, when known: a resume skips up to it.</param>
+    /// <param name="options">The follow options.</param>
+    /// <param name="signal">The directory's signal.</param>
+    public FollowCursor(string directory, uint segment, long offset, ulong? lastTxId, FollowOptions options, LogSignal signal)
     {
         _directory = directory;
         _options = options;
         _signal = signal;
         _offset = offset;
         _reader = new FollowReader(directory, segment, offset, options.ReadBufferSize);
+        _resume = new SegmentResume(directory);
+        if (lastTxId is ulong last)
+        {
+            _resume.Returned(last);
+        }
     }
 
     /// <summary>What the follower does next.</summary>
@@ -45,6 +60,9 @@ internal sealed class FollowCursor : IDisposable
 
         /// <summary>Nothing new: <see cref="ReleaseHandles"/>, then sleep on the signal until something changes.</summary>
         Sleep,
+
+        /// <summary>The segment was removed or replaced while a newer one exists: <see cref="ResumeFromLowest"/>.</summary>
+        Resume,
     }
 
     /// <summary>The current frame as a record.</summary>
@@ -54,7 +72,8 @@ internal sealed class FollowCursor : IDisposable
     public void BeginTailPass()
     {
         long bound = _options.DurableOnly ? DurableBound(sealedSegment: false) : -1;
-        _reader.Resume(_offset, bound, sealedSegment: false);
+        _reader.Resume(_offset, bound, sealedSegment: false, tolerateLoss: !_strictReopen);
+        _strictReopen = false;
         _yieldedInPass = false;
         _damage = null;
     }
@@ -66,22 +85,41 @@ internal sealed class FollowCursor : IDisposable
     /// </summary>
     public bool TryReadTail()
     {
-        try
+        while (true)
         {
-            if (!_reader.MoveNext())
+            try
             {
+                if (!_reader.MoveNext())
+                {
+                    return false;
+                }
+            }
+            catch (CorruptRecordException e) when (e.Kind == CorruptionKind.Structural)
+            {
+                _damage = e;
                 return false;
             }
+
+            _yieldedInPass = true;
+            _suspect = -1;
+            _offset = _reader.Offset + _reader.Length;
+            if (Take())
+            {
+                return true;
+            }
         }
-        catch (CorruptRecordException e) when (e.Kind == CorruptionKind.Structural)
+    }
+
+    /// <summary>Applies the resume filter to the frame just read: true when it is to be yielded.</summary>
+    private bool Take()
+    {
+        if (_resume.Skips(_reader.TxId))
         {
-            _damage = e;
             return false;
         }
 
-        _yieldedInPass = true;
-        _suspect = -1;
-        _offset = _reader.Offset + _reader.Length;
+        _resume.Returned(_reader.TxId);
+        _resume.Progressed();
         return true;
     }
 
@@ -100,6 +138,20 @@ internal sealed class FollowCursor : IDisposable
 
             _suspect = (long)damage.Offset;
             return Step.RecheckDamage;
+        }
+
+        if (_reader.Lost is not null)
+        {
+            // Its offsets mean nothing in another file. Sealed and then compacted or removed only if a newer
+            // segment exists; otherwise it is the segment being written, truncated or replaced: reopen as
+            // before, which reports that.
+            if (NewerSegmentExists())
+            {
+                return Step.Resume;
+            }
+
+            _strictReopen = true;
+            return Step.ReadTail;
         }
 
         _offset = _reader.End;
@@ -121,23 +173,54 @@ internal sealed class FollowCursor : IDisposable
     /// <exception cref="CorruptRecordException">The sealed remainder is not whole frames.</exception>
     public bool TryReadSealed()
     {
-        if (!_reader.MoveNext())
+        while (_reader.MoveNext())
         {
-            return false;
+            _offset = _reader.Offset + _reader.Length;
+            if (Take())
+            {
+                return true;
+            }
         }
 
-        _offset = _reader.Offset + _reader.Length;
-        return true;
+        return false;
     }
 
     /// <summary>After the sealed pass: follow the next segment from its start.</summary>
     public void MoveToNextSegment()
     {
+        if (_nextIsResume || _reader.Lost is not null)
+        {
+            ResumeFromLowest();
+            return;
+        }
+
+        FollowFromStart(_next);
+    }
+
+    /// <summary>
+    /// <see cref="SegmentResume"/>'s rule: continue at the lowest segment that exists, from its start, skipping
+    /// what was already yielded (a compaction image at a lower id holds live records not yielded yet).
+    /// </summary>
+    public void ResumeFromLowest()
+    {
+        var ids = _resume.Resume(uint.MaxValue);
+        if (ids.Count == 0)
+        {
+            _strictReopen = true;   // nothing left at all: the reopen reports the missing segment
+            return;
+        }
+
+        FollowFromStart(ids[0]);
+    }
+
+    private void FollowFromStart(uint segment)
+    {
+        _nextIsResume = false;
         _reader.Dispose();
         _syncHandle?.Dispose();
         _syncHandle = null;
         _offset = 0;
-        _reader = new FollowReader(_directory, _next, 0, _options.ReadBufferSize);
+        _reader = new FollowReader(_directory, segment, 0, _options.ReadBufferSize);
     }
 
     /// <summary>
@@ -149,6 +232,20 @@ internal sealed class FollowCursor : IDisposable
         _reader.CloseHandle();
         _syncHandle?.Dispose();
         _syncHandle = null;
+    }
+
+    private bool NewerSegmentExists()
+    {
+        uint segment = _reader.Segment;
+        foreach (uint id in SegmentFiles.List(_directory))
+        {
+            if (id > segment)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>True when a newer segment exists (kept for <see cref="MoveToNextSegment"/>) and, for DurableOnly, all of this one is durable.</summary>
@@ -174,20 +271,39 @@ internal sealed class FollowCursor : IDisposable
 
         if (segment < SegmentFiles.MaxId && SegmentFiles.Exists(_directory, segment + 1))
         {
+            _nextIsResume = false;
             return segment + 1;
         }
 
         // Not the next id: the full discovery (a single listing could miss a segment created during it and
         // show a later one, and jumping there would skip a whole segment for good).
+        uint? above = null;
         foreach (uint id in SegmentFiles.List(_directory))
         {
             if (id > segment)
             {
-                return id;
+                above = id;
+                break;
             }
         }
 
-        return null;
+        if (above is null)
+        {
+            return null;
+        }
+
+        // A gap: the next id was removed or compacted away (its live records may now be in an image below),
+        // or never was a segment (a planted entry). The first time, resume from the lowest; back at the same
+        // gap with this segment unchanged, everything below was re-read, so the gap is stable: cross it.
+        if (_gapsResumedFrom.Contains(segment) && _reader.PathStillNamesSegmentRead())
+        {
+            _nextIsResume = false;
+            return above;
+        }
+
+        _gapsResumedFrom.Add(segment);
+        _nextIsResume = true;
+        return above;
     }
 
     /// <summary>

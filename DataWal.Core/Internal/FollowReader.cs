@@ -17,6 +17,7 @@ internal sealed class FollowReader : IDisposable
     private long _from;
     private long _bound = -1;
     private bool _sealed;
+    private bool _tolerateLoss = true;
     private PassState _pass = PassState.NotStarted;
 
     private enum PassState
@@ -43,6 +44,18 @@ internal sealed class FollowReader : IDisposable
     /// <summary>True when the last pass stopped at a damaged (possibly still being written) remainder rather than at the end of the data.</summary>
     public bool EndedInTail { get; private set; }
 
+    /// <summary>
+    /// Set when the last pass found the segment gone or replaced by another file (compaction, retention) and
+    /// so read nothing: its offsets mean nothing in another file. Null when the pass read the segment.
+    /// </summary>
+    public SegmentOpen? Lost { get; private set; }
+
+    /// <summary>The current frame's txid.</summary>
+    public ulong TxId => _frames.TxId;
+
+    /// <summary>See <see cref="FrameReader.PathStillNamesSegmentRead"/>.</summary>
+    public bool PathStillNamesSegmentRead() => _frames.PathStillNamesSegmentRead();
+
     /// <summary>Where the last pass stopped: the end of its last valid frame (its start, when it read none).</summary>
     public long End { get; private set; }
 
@@ -58,8 +71,14 @@ internal sealed class FollowReader : IDisposable
     /// segment is read as one no writer appends to any more: a damaged remainder throws instead of ending the
     /// pass. Nothing read before is trusted again.
     /// </summary>
-    public void Resume(long from, long bound, bool sealedSegment)
+    /// <param name="from">Where the pass starts.</param>
+    /// <param name="bound">How far it may read, or -1.</param>
+    /// <param name="sealedSegment">Read strictly.</param>
+    /// <param name="tolerateLoss">Report a removed or replaced segment as <see cref="Lost"/>; without it, as before: an open error, or a shrink error.</param>
+    public void Resume(long from, long bound, bool sealedSegment, bool tolerateLoss = true)
     {
+        _tolerateLoss = tolerateLoss;
+        Lost = null;
         _from = from;
         _bound = bound;
         _sealed = sealedSegment;
@@ -85,7 +104,15 @@ internal sealed class FollowReader : IDisposable
 
         if (_pass == PassState.NotStarted)
         {
-            _frames.Open(_segment, _from, _bound);
+            var opened = _frames.TryOpen(_segment, _from, _bound, _tolerateLoss);
+            if (opened != SegmentOpen.Opened)
+            {
+                Lost = opened;
+                End = _from;
+                _pass = PassState.Ended;
+                return false;
+            }
+
             _pass = PassState.Reading;
         }
 

@@ -17,6 +17,19 @@ internal enum FrameRead
     DamagedTail,
 }
 
+/// <summary>What <see cref="FrameReader.TryOpen"/> found at the segment's path.</summary>
+internal enum SegmentOpen
+{
+    /// <summary>The segment is open (or the kept handle reused).</summary>
+    Opened,
+
+    /// <summary>Nothing, or no regular file, is at the path any more: the segment was removed.</summary>
+    Missing,
+
+    /// <summary>The path names another file than the one read from this segment before: it was replaced.</summary>
+    Replaced,
+}
+
 /// <summary>
 /// Decodes the frames of one segment from a frame boundary, and is the one place that decides what a
 /// damaged remainder is: a torn frame, a CRC mismatch, or docs/design.md D13's zero fill after a torn header
@@ -40,6 +53,7 @@ internal sealed class FrameReader : IDisposable
     private uint _segment;
     private long _fileLength;
     private long _offset;
+    private FileIdentity _identity;   // of the file last opened as _segment, kept across Close for the next open
 
     private int _frameStart;
     private FrameHeader _header;
@@ -89,11 +103,20 @@ internal sealed class FrameReader : IDisposable
     /// same segment is reused; nothing buffered before is trusted again.
     /// </summary>
     /// <exception cref="DataWalException">The segment cannot be opened, or is shorter than <paramref name="start"/>.</exception>
-    public void Open(uint segment, long start, long bound)
+    public void Open(uint segment, long start, long bound) => TryOpen(segment, start, bound, tolerateLoss: false);
+
+    /// <summary>
+    /// <see cref="Open"/>, except that with <paramref name="tolerateLoss"/> a segment that is gone, or whose
+    /// path now names another file than the one this reader opened as that segment before (a compaction
+    /// image renamed over it), is reported instead of opened: its offsets mean nothing in the new file.
+    /// </summary>
+    /// <exception cref="DataWalException">The segment cannot be opened for another reason, or is shorter than <paramref name="start"/>.</exception>
+    public SegmentOpen TryOpen(uint segment, long start, long bound, bool tolerateLoss)
     {
-        if (_handle is not null && segment != _segment)
+        if (segment != _segment)
         {
             Close();
+            _identity = FileIdentity.Unknown;
         }
 
         _segment = segment;
@@ -101,7 +124,27 @@ internal sealed class FrameReader : IDisposable
         long length;
         try
         {
-            _handle ??= FileSync.OpenRegular(path, FileAccess.Read);
+            if (_handle is null)
+            {
+                try
+                {
+                    _handle = FileSync.OpenRegular(path, FileAccess.Read);
+                }
+                catch (SafeAtomicException) when (tolerateLoss && FileSync.GetFileKind(path) != FileKind.Regular)
+                {
+                    return SegmentOpen.Missing;
+                }
+
+                var opened = FileSync.GetIdentity(_handle);
+                if (tolerateLoss && opened.DiffersFrom(_identity))
+                {
+                    Close();
+                    return SegmentOpen.Replaced;
+                }
+
+                _identity = opened;
+            }
+
             length = FileSync.GetLength(_handle);
         }
         catch (SafeAtomicException e)
@@ -119,6 +162,24 @@ internal sealed class FrameReader : IDisposable
         _offset = start;
         _bufferFileOffset = start;
         _bufferCount = 0;
+        return SegmentOpen.Opened;
+    }
+
+    /// <summary>
+    /// True unless the segment's path is known to name another file than the one this reader opened as it
+    /// (removed, or replaced by a compaction image); true where the platform cannot tell.
+    /// </summary>
+    public bool PathStillNamesSegmentRead()
+    {
+        string path = SegmentPath;
+        try
+        {
+            return FileSync.GetIdentity(path) is { } now && !now.DiffersFrom(_identity);
+        }
+        catch (SafeAtomicException e)
+        {
+            throw ThrowHelper.StatSegmentFailed(path, e);
+        }
     }
 
     /// <summary>Closes the segment handle; the next <see cref="Open"/> opens the path again.</summary>

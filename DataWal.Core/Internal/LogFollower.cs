@@ -26,8 +26,8 @@ internal static class LogFollower
         FollowCursor? cursor = null;
         try
         {
-            var (segment, offset) = await LocateAsync(directory, position, options, signal, cancellationToken).ConfigureAwait(false);
-            cursor = new FollowCursor(directory, segment, offset, options, signal);
+            var (segment, offset, lastTxId) = await LocateAsync(directory, position, options, signal, cancellationToken).ConfigureAwait(false);
+            cursor = new FollowCursor(directory, segment, offset, lastTxId, options, signal);
             long version = 0;   // the signal's version when the last tail pass began
             int sinceYield = 0;
             var step = FollowCursor.Step.ReadTail;
@@ -70,6 +70,11 @@ internal static class LogFollower
                         step = FollowCursor.Step.ReadTail;
                         break;
 
+                    case FollowCursor.Step.Resume:
+                        cursor.ResumeFromLowest();
+                        step = FollowCursor.Step.ReadTail;
+                        break;
+
                     case FollowCursor.Step.Sleep:
                         cursor.ReleaseHandles();
                         await signal.WaitAsync(version, options.PollInterval, cancellationToken).ConfigureAwait(false);
@@ -87,15 +92,15 @@ internal static class LogFollower
     }
 
     /// <summary>Where to begin: waits while the directory has no segment yet.</summary>
-    private static async ValueTask<(uint Segment, long Offset)> LocateAsync(string directory, FollowPosition position, FollowOptions options, LogSignal signal, CancellationToken cancellationToken)
+    private static async ValueTask<(uint Segment, long Offset, ulong? LastTxId)> LocateAsync(string directory, FollowPosition position, FollowOptions options, LogSignal signal, CancellationToken cancellationToken)
     {
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
             long version = signal.Version;
-            if (TryResolve(directory, position, signal, options.ReadBufferSize, out uint segment, out long offset))
+            if (TryResolve(directory, position, signal, options, out uint segment, out long offset, out ulong? lastTxId))
             {
-                return (segment, offset);
+                return (segment, offset, lastTxId);
             }
 
             // No segment yet: whatever is written from now on is new, so Now means the very start.
@@ -106,18 +111,27 @@ internal static class LogFollower
     }
 
     /// <summary>Where to begin; false while the directory has no segment yet.</summary>
-    private static bool TryResolve(string directory, FollowPosition position, LogSignal signal, int bufferSize, out uint segment, out long offset)
+    private static bool TryResolve(string directory, FollowPosition position, LogSignal signal, FollowOptions options, out uint segment, out long offset, out ulong? lastTxId)
     {
+        int bufferSize = options.ReadBufferSize;
         segment = 0;
         offset = 0;
+        lastTxId = null;
         switch (position.Kind)
         {
             case FollowPositionKind.After:
             case FollowPositionKind.At:
                 var at = position.Record;
-                CheckNamesRecord(directory, position, bufferSize);
+                if (RemovedHistory(directory, position, options) is uint oldest)
+                {
+                    segment = oldest;
+                    return true;
+                }
+
+                ulong txId = CheckNamesRecord(directory, position, bufferSize);
                 segment = at.Segment;
                 offset = position.Kind == FollowPositionKind.At ? (long)at.Offset : (long)at.Offset + at.Length;
+                lastTxId = position.Kind == FollowPositionKind.After ? txId : txId > 0 ? txId - 1 : null;
                 return true;
             case FollowPositionKind.Now when signal.Writer is { } writer && writer.TryGetFollowState(out var written, out _):
                 (segment, offset) = written;
@@ -148,14 +162,46 @@ internal static class LogFollower
         return true;
     }
 
-    private static void CheckNamesRecord(string directory, FollowPosition position, int bufferSize)
+    /// <summary>
+    /// A position in a segment that retention removed or a compaction folded into a lower one: null when the
+    /// segment exists (or the log is empty, where the position names nothing); otherwise the oldest segment
+    /// to start at with <see cref="FollowOptions.StartAtOldestWhenRemoved"/>, or the typed error.
+    /// </summary>
+    /// <exception cref="LogHistoryRemovedException">The segment is gone and the option is off.</exception>
+    private static uint? RemovedHistory(string directory, FollowPosition position, FollowOptions options)
+    {
+        uint requested = position.Record.Segment;
+        if (SegmentFiles.Exists(directory, requested))
+        {
+            return null;
+        }
+
+        var segments = SegmentFiles.List(directory);
+        // Above the newest segment it was never written: that is a position naming no record, not lost history.
+        if (segments.Count == 0 || segments.Contains(requested) || requested > segments[^1])
+        {
+            return null;
+        }
+
+        if (!options.StartAtOldestWhenRemoved)
+        {
+            ThrowHelper.ThrowLogHistoryRemoved(directory, position, requested, segments[0]);
+        }
+
+        return segments[0];
+    }
+
+    /// <returns>The txid of the record the position names.</returns>
+    private static ulong CheckNamesRecord(string directory, FollowPosition position, int bufferSize)
     {
         var at = position.Record;
         bool found;
+        ulong txId = 0;
         try
         {
             using var reader = new FollowReader(directory, at.Segment, checked((long)at.Offset), bufferSize);
             found = reader.MoveNext() && reader.Offset == (long)at.Offset && reader.Length == at.Length;
+            txId = found ? reader.TxId : 0;
         }
         catch (Exception e) when (e is DataWalException or OverflowException)
         {
@@ -166,6 +212,8 @@ internal static class LogFollower
         {
             throw NotARecord(directory, position, null);
         }
+
+        return txId;
     }
 
     private static DataWalException NotARecord(string directory, FollowPosition position, Exception? inner) =>

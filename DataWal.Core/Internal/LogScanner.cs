@@ -8,15 +8,20 @@ namespace DataWal.Core;
 /// <remarks>
 /// What counts as damage is <see cref="FrameReader"/>'s decision; this type adds the multi-segment pass and
 /// the <see cref="RecoveryReport"/>. The current frame's key and payload are views into the reader's buffer,
-/// valid until the next <see cref="MoveNext"/>.
+/// valid until the next <see cref="MoveNext"/>. A segment is opened once, at its start, and read to its end
+/// through that handle even if retention unlinks it or a compaction renames an image over it meanwhile; a
+/// segment found gone when its turn comes is <see cref="SegmentResume"/>'s case. The snapshot bounds the
+/// pass: after a resume only ids up to its last one are read, and the committed-end bound stays with that id.
 /// </remarks>
 internal sealed class LogScanner : IDisposable
 {
     internal const int DefaultBufferSize = 256 * 1024;
 
-    private readonly IReadOnlyList<uint> _segments;
     private readonly long _lastSegmentBound;
+    private readonly uint _lastSnapshotSegment;
     private readonly FrameReader _frames;
+    private readonly SegmentResume _resume;
+    private IReadOnlyList<uint> _segments;
 
     private int _segmentIndex = -1;
     private bool _inSegment;
@@ -36,7 +41,9 @@ internal sealed class LogScanner : IDisposable
     {
         _segments = segments;
         _lastSegmentBound = lastSegmentBound;
+        _lastSnapshotSegment = segments.Count > 0 ? segments[^1] : 0;
         _frames = new FrameReader(directory, bufferSize);
+        _resume = new SegmentResume(directory);
     }
 
     /// <summary>The logical end (end of the last valid frame) of the last segment; valid once every segment has been read.</summary>
@@ -91,6 +98,12 @@ internal sealed class LogScanner : IDisposable
             switch (_frames.Read(tailTolerated: IsLastSegment))
             {
                 case FrameRead.Frame:
+                    if (_resume.Skips(_frames.TxId))
+                    {
+                        break;
+                    }
+
+                    _resume.Returned(_frames.TxId);
                     _recordsReplayed++;
                     _lastTxIdSeen = Math.Max(_lastTxIdSeen, _frames.TxId);
                     return true;
@@ -111,16 +124,25 @@ internal sealed class LogScanner : IDisposable
 
     private bool OpenNextSegment()
     {
-        _segmentIndex++;
-        if (_segmentIndex >= _segments.Count)
+        while (true)
         {
-            return false;
-        }
+            _segmentIndex++;
+            if (_segmentIndex >= _segments.Count)
+            {
+                return false;
+            }
 
-        _frames.Open(Segment, 0, IsLastSegment ? _lastSegmentBound : -1);
-        _inSegment = true;
-        _filesScanned++;
-        return true;
+            long bound = IsLastSegment && Segment == _lastSnapshotSegment ? _lastSegmentBound : -1;
+            if (_frames.TryOpen(Segment, 0, bound, tolerateLoss: true) == SegmentOpen.Opened)
+            {
+                _inSegment = true;
+                _filesScanned++;
+                return true;
+            }
+
+            _segments = _resume.Resume(_lastSnapshotSegment);
+            _segmentIndex = -1;
+        }
     }
 
     private void EndSegment()

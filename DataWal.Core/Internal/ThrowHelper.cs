@@ -104,7 +104,20 @@ internal static class ThrowHelper
     public static void ThrowSegmentShrank(string path, long length, long offset) =>
         throw new DataWalException($"datawal: segment {path} is {length} bytes, shorter than offset {offset} already read; the log was truncated or replaced");
 
+    /// <summary>A reader re-listed the directory <paramref name="times"/> times in one pass and segments were still vanishing under it.</summary>
+    [DoesNotReturn]
+    public static void ThrowSegmentsKeepVanishing(string directory, int times) =>
+        throw new DataWalException($"datawal: segments of {directory} keep vanishing under the reader (re-listed {times} times in one pass); retention or compaction is outrunning it");
+
     // ---- following
+
+    [DoesNotReturn]
+    public static void ThrowLogHistoryRemoved(string directory, FollowPosition position, uint requested, uint oldest) =>
+        throw new LogHistoryRemovedException(
+            $"datawal: follow position {position} is in segment {requested}, whose history was removed from {directory} (the oldest segment is now {oldest}); follow from FollowPosition.Start, or set FollowOptions.StartAtOldestWhenRemoved, to begin at the oldest record",
+            directory,
+            requested,
+            oldest);
 
     public static DataWalException FollowFsyncSegmentFailed(string path, SafeAtomicException inner) =>
         new($"datawal: follow: fsync segment {path}: {inner.Message}", inner);

@@ -109,6 +109,12 @@ internal abstract class SystemCalls
     /// <summary>Every entry of a directory except <c>.</c> and <c>..</c> (readdir), with its kind (links not followed).</summary>
     public virtual IReadOnlyList<DirectoryEntry> ReadDirectory(string path) => Platform.ReadDirectory(path);
 
+    /// <summary>The identity (device, inode) of the file a handle is open on (fstat).</summary>
+    public virtual FileIdentity GetIdentity(SafeFileHandle handle) => Platform.GetIdentity(handle);
+
+    /// <summary>The identity of what is at <paramref name="path"/> (lstat, a link not followed); null when nothing is there.</summary>
+    public virtual FileIdentity? GetIdentity(string path) => Platform.GetIdentity(path);
+
     // --- modes: what a replaced file keeps ---
 
     /// <summary>

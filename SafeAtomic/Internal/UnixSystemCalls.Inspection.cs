@@ -112,6 +112,33 @@ internal sealed partial class UnixSystemCalls
         throw Error("lstat", path, errno);
     }
 
+    public override FileIdentity GetIdentity(SafeFileHandle handle)
+    {
+        using var lease = new FdLease(handle);
+        if (Syscall.fstat(lease.Value, out var stat) != 0)
+        {
+            throw LastError("fstat", null);
+        }
+
+        return new FileIdentity(stat.st_dev, stat.st_ino);
+    }
+
+    public override FileIdentity? GetIdentity(string path)
+    {
+        if (Syscall.lstat(path, out var stat) == 0)
+        {
+            return new FileIdentity(stat.st_dev, stat.st_ino);
+        }
+
+        var errno = Stdlib.GetLastError();
+        if (errno is Errno.ENOENT or Errno.ENOTDIR)
+        {
+            return null;
+        }
+
+        throw Error("lstat", path, errno);
+    }
+
     public override UnixFileMode? RegularFilePermissions(string path)
     {
         if (Syscall.lstat(path, out var stat) != 0 || KindOf(stat.st_mode) != FileKind.Regular)

@@ -199,6 +199,13 @@ internal sealed partial class WindowsSystemCalls : SystemCalls
         return KindOf(info.Attributes);
     }
 
+    // No inode numbers without an extra open per path (which would follow reparse points): FileIdentity
+    // documents Unknown as "cannot tell", which disables the replaced-file check instead of faking one.
+    public override FileIdentity GetIdentity(SafeFileHandle handle) => FileIdentity.Unknown;
+
+    public override FileIdentity? GetIdentity(string path) =>
+        GetFileKind(path) == FileKind.Missing ? null : FileIdentity.Unknown;
+
     public override UnixFileMode? RegularFilePermissions(string path) => null;   // no Unix modes to keep
 
     private static FileKind KindOf(FileAttributes attributes) =>

@@ -82,7 +82,14 @@ public class FollowReaderTests
         Assert.That(Pass(reader), Is.Empty, "the kept handle still reads the replaced file");
 
         reader.CloseHandle();
-        reader.Resume(reader.End, -1, sealedSegment: false);
+        long end = reader.End;
+        reader.Resume(end, -1, sealedSegment: false);
+        Assert.That(Pass(reader), Is.Empty, "a reopen that finds another file reads nothing at the old offset");
+        Assert.That(reader.Lost, Is.EqualTo(SegmentOpen.Replaced));
+
+        // What the follower does when no newer segment exists (a restore of the segment being written).
+        reader.Resume(end, -1, sealedSegment: false, tolerateLoss: false);
         Assert.That(Pass(reader), Is.EqualTo(new ulong[] { 2 }));
+        Assert.That(reader.Lost, Is.Null);
     }
 }

@@ -23,6 +23,7 @@ public enum Call
     GetLength,
     GetFileKind,
     ReadDirectory,
+    GetIdentity,
 }
 
 /// <summary>One observed system call: which, and the path involved (for handle calls, the path the handle was opened with).</summary>
@@ -55,7 +56,7 @@ public sealed class FaultInjector : IDisposable
     public IReadOnlyList<ObservedCall> Calls => [.. _calls];
 
     /// <summary>Every call seen so far that can change the disk (reads, lengths, lstat and listings left out), in order.</summary>
-    public IReadOnlyList<ObservedCall> WriteSideCalls => [.. _calls.Where(c => c.Call is not (Call.Read or Call.GetLength or Call.GetFileKind or Call.ReadDirectory))];
+    public IReadOnlyList<ObservedCall> WriteSideCalls => [.. _calls.Where(c => c.Call is not (Call.Read or Call.GetLength or Call.GetFileKind or Call.ReadDirectory or Call.GetIdentity))];
 
     /// <summary>How many calls of <paramref name="call"/> were seen.</summary>
     public int Count(Call call) => _calls.Count(c => c.Call == call);
@@ -258,6 +259,18 @@ public sealed class FaultInjector : IDisposable
         {
             owner.Check(Call.GetFileKind, path);
             return Real.GetFileKind(path);
+        }
+
+        public override FileIdentity GetIdentity(SafeFileHandle handle)
+        {
+            owner.Check(Call.GetIdentity, owner.PathOf(handle));
+            return Real.GetIdentity(handle);
+        }
+
+        public override FileIdentity? GetIdentity(string path)
+        {
+            owner.Check(Call.GetIdentity, path);
+            return Real.GetIdentity(path);
         }
 
         public override IReadOnlyList<DirectoryEntry> ReadDirectory(string path)
