@@ -94,6 +94,26 @@ public sealed class SegmentCompaction : IDisposable
     public long Frames { get; private set; }
 
     /// <summary>
+    /// One pass over the range's segments, in order, handing each frame to <paramref name="visitor"/> without copying
+    /// it: how a caller finds what it must keep besides what its own index knows (the KV store: tombstones).
+    /// </summary>
+    /// <param name="visitor">Receives each frame of <see cref="FirstSegment"/>..<see cref="LastSegment"/>.</param>
+    /// <returns>What the pass found.</returns>
+    /// <exception cref="CorruptRecordException">A segment of the range is damaged (nothing changed).</exception>
+    public RecoveryReport Replay(IFrameVisitor visitor)
+    {
+        ArgumentNullException.ThrowIfNull(visitor);
+        ThrowIfFinished();
+        using var scanner = new LogScanner(Directory, _segments);
+        while (scanner.MoveNext())
+        {
+            visitor.Visit(scanner.Frame);
+        }
+
+        return scanner.Report;
+    }
+
+    /// <summary>
     /// Adds one whole encoded frame (as read from the log, CRC and all) to the image; frames must come in
     /// ascending txid order, at or below <see cref="LastTxId"/>.
     /// </summary>

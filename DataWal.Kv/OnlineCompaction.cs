@@ -31,13 +31,16 @@ internal static class OnlineCompaction
         }
 
         var live = keys.SnapshotSegments(compaction.FirstSegment, compaction.LastSegment);
+        var tombstones = Tombstones.Find(compaction, keys, cancellationToken);
         var moves = new List<(byte[] Key, RecordRef From, RecordRef To)>(live.Count);
         byte[] frame = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
+            int nextTombstone = 0;
             foreach (var (key, from) in live)
             {
                 cancellationToken.ThrowIfCancellationRequested();
+                nextTombstone = tombstones.AddBefore(compaction, from, nextTombstone);
                 if (frame.Length < from.Length)
                 {
                     ArrayPool<byte>.Shared.Return(frame);
@@ -54,6 +57,8 @@ internal static class OnlineCompaction
                     progress.Report(new KvCompactionProgress(moves.Count, live.Count, compaction.ImageBytes));
                 }
             }
+
+            tombstones.AddBefore(compaction, new RecordRef(uint.MaxValue, ulong.MaxValue, 0), nextTombstone);
         }
         finally
         {
@@ -78,6 +83,94 @@ internal static class OnlineCompaction
         var result = new KvCompactionResult(compaction.Segments.Count, deleted.Count, live.Count, compaction.SourceBytes, compaction.ImageBytes, Stopwatch.GetElapsedTime(started));
         KvTelemetry.Compacted(log.Directory, log.Directory, new CompactionStats(live.Count, compaction.Frames, compaction.ImageBytes), result.Elapsed);
         return result;
+    }
+}
+
+/// <summary>
+/// The tombstones an image keeps: for each key whose last record in L+1..N is a Delete, that Delete (a Put after it in
+/// the range wins). Not needed for the key/value view — L is the lowest segment, nothing older can come back — but a
+/// reader or follower that was inside the range when it was compacted resumes from the image above the last txid it
+/// returned (docs/design.md D15), and without the tombstone it would keep a value it read before the delete. Tombstones
+/// already in L (an earlier image) are dropped, so a tombstone lives through one compaction and the image stays
+/// proportional to the live keys plus the keys deleted since the last compaction.
+/// </summary>
+internal sealed class Tombstones : IFrameVisitor
+{
+    private readonly uint _first;
+    private readonly Dictionary<byte[], (ulong TxId, RecordRef Ref)> _last = new(ByteArrayComparer.Instance);
+    private readonly CancellationToken _cancellationToken;
+    private List<(byte[] Key, ulong TxId, RecordRef Ref)> _kept = [];
+
+    private Tombstones(uint first, CancellationToken cancellationToken)
+    {
+        _first = first;
+        _cancellationToken = cancellationToken;
+    }
+
+    public static Tombstones Find(SegmentCompaction compaction, KeyProjection keys, CancellationToken cancellationToken)
+    {
+        var found = new Tombstones(compaction.FirstSegment, cancellationToken);
+        if (compaction.Segments.Count > 1)
+        {
+            compaction.Replay(found);
+        }
+
+        foreach (var (key, (txId, at)) in found._last)
+        {
+            // A Put of the key later in the range, still the key's latest, makes the Delete history.
+            if (keys.TryGet(key, out var latest) && latest.Segment <= compaction.LastSegment && IsAfter(latest, at))
+            {
+                continue;
+            }
+
+            found._kept.Add((key, txId, at));
+        }
+
+        found._kept.Sort(static (a, b) => a.TxId.CompareTo(b.TxId));
+        found._last.Clear();
+        return found;
+    }
+
+    public void Visit(LogFrame frame)
+    {
+        if (frame.Ref.Segment == _first)
+        {
+            return;
+        }
+
+        if (frame.Type == RecordType.Delete)
+        {
+            _cancellationToken.ThrowIfCancellationRequested();
+            _last[frame.Key.ToArray()] = (frame.TxId, frame.Ref);
+        }
+    }
+
+    /// <summary>Adds to the image, in order, the kept tombstones located before <paramref name="before"/>; returns the next index.</summary>
+    public int AddBefore(SegmentCompaction compaction, RecordRef before, int next)
+    {
+        while (next < _kept.Count && IsAfter(before, _kept[next].Ref))
+        {
+            var (key, txId, _) = _kept[next++];
+            compaction.Add(WireFormat.Encode(RecordType.Delete, txId, key, default));
+        }
+
+        return next;
+    }
+
+    private static bool IsAfter(RecordRef a, RecordRef b) => a.Segment != b.Segment ? a.Segment > b.Segment : a.Offset > b.Offset;
+
+    private sealed class ByteArrayComparer : IEqualityComparer<byte[]>
+    {
+        public static readonly ByteArrayComparer Instance = new();
+
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] obj)
+        {
+            var hash = default(HashCode);
+            hash.AddBytes(obj);
+            return hash.ToHashCode();
+        }
     }
 }
 
