@@ -134,17 +134,7 @@ internal static class CompactionBench
             throw new InvalidOperationException($"{ChildMode} {what} exited {child.ExitCode}: {output}");
         }
 
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            int eq = line.IndexOf('=', StringComparison.Ordinal);
-            if (eq > 0)
-            {
-                values[line[..eq]] = line[(eq + 1)..];
-            }
-        }
-
-        return values;
+        return Measure.ParseValues(output);
     }
 
     /// <summary>The child: <c>compact-to DIR S</c>, <c>compact DIR S</c> or <c>throughput DIR S</c>; prints name=value lines.</summary>

@@ -368,6 +368,12 @@ internal static class Measure
             throw new InvalidOperationException($"measure-open exited {child.ExitCode}: {output}");
         }
 
+        return ParseValues(output);
+    }
+
+    /// <summary>A child's <c>name=value</c> lines, as a dictionary (other lines ignored).</summary>
+    internal static Dictionary<string, string> ParseValues(string output)
+    {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {

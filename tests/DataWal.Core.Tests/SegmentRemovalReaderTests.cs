@@ -194,7 +194,7 @@ public class SegmentRemovalReaderTests
     }
 
     /// <summary>Every segment is listed, yet gone when opened: a directory whose segments keep vanishing.</summary>
-    private sealed class SegmentsVanishAtOpen : SafeAtomic.Internal.SystemCalls
+    private sealed class SegmentsVanishAtOpen : PassThroughCalls
     {
         private static bool IsSegment(string path) => path.EndsWith(".dwal", StringComparison.Ordinal);
 
@@ -202,28 +202,6 @@ public class SegmentRemovalReaderTests
             IsSegment(path) ? throw new SystemCallException("open", path, ErrorNumbers.ENOENT, "ENOENT") : Platform.OpenRegular(path, access, create, createMode);
 
         public override FileKind GetFileKind(string path) => IsSegment(path) ? FileKind.Missing : Platform.GetFileKind(path);
-
-        public override SafeFileHandle Open(string path, FileMode mode, FileAccess access, FileShare share, UnixFileMode? createMode) => Platform.Open(path, mode, access, share, createMode);
-
-        public override SafeFileHandle OpenAppend(string path, out bool created) => Platform.OpenAppend(path, out created);
-
-        public override int Write(SafeFileHandle handle, ReadOnlySpan<byte> data, long offset) => Platform.Write(handle, data, offset);
-
-        public override void Fsync(SafeFileHandle handle) => Platform.Fsync(handle);
-
-        public override void FsyncData(SafeFileHandle handle) => Platform.FsyncData(handle);
-
-        public override void FsyncDirectory(string path) => Platform.FsyncDirectory(path);
-
-        public override void SetLength(SafeFileHandle handle, long length) => Platform.SetLength(handle, length);
-
-        public override void Rename(string from, string to) => Platform.Rename(from, to);
-
-        public override bool RenameNoReplace(string from, string to) => Platform.RenameNoReplace(from, to);
-
-        public override void Unlink(string path) => Platform.Unlink(path);
-
-        public override bool CreateDirectory(string path) => Platform.CreateDirectory(path);
     }
 
 
