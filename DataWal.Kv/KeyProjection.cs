@@ -215,7 +215,7 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
     /// (a key written since keeps its newer location). In slices, so writers and gets wait microseconds, not the
     /// whole switch.
     /// </summary>
-    public int Relocate(List<(byte[] Key, RecordRef From, RecordRef To)> moves)
+    public int Relocate(List<(byte[] Key, RecordRef Ref)> moves, RecordRef[] to)
     {
         const int Slice = 4096;
         int moved = 0;
@@ -227,8 +227,8 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
             {
                 for (int i = start; i < end; i++)
                 {
-                    var (key, from, to) = moves[i];
-                    moved += _keys.Relocate(key, from, to) ? 1 : 0;
+                    var (key, from) = moves[i];
+                    moved += _keys.Relocate(key, from, to[i]) ? 1 : 0;
                 }
             }
             finally

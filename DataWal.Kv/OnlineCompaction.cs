@@ -32,7 +32,8 @@ internal static class OnlineCompaction
 
         var live = keys.SnapshotSegments(compaction.FirstSegment, compaction.LastSegment);
         var tombstones = Tombstones.Find(compaction, keys, cancellationToken);
-        var moves = new List<(byte[] Key, RecordRef From, RecordRef To)>(live.Count);
+        var copies = new RecordRef[live.Count];   // where each snapshotted key's frame lands in the image
+        int copied = 0;
         byte[] frame = ArrayPool<byte>.Shared.Rent(64 * 1024);
         try
         {
@@ -51,10 +52,10 @@ internal static class OnlineCompaction
                 // verifies stops the compaction rather than being copied.
                 var bytes = frame.AsSpan(0, (int)from.Length);
                 ValueReader.Verify(pool, key, from, bytes);
-                moves.Add((key, from, compaction.Add(bytes)));
-                if (progress is not null && moves.Count % ProgressEvery == 0)
+                copies[copied++] = compaction.Add(bytes);
+                if (progress is not null && copied % ProgressEvery == 0)
                 {
-                    progress.Report(new KvCompactionProgress(moves.Count, live.Count, compaction.ImageBytes));
+                    progress.Report(new KvCompactionProgress(copied, live.Count, compaction.ImageBytes));
                 }
             }
 
@@ -74,12 +75,12 @@ internal static class OnlineCompaction
                 // Right after the rename: locations in L now name the image, so cached handles of the range go, then
                 // every key that still points at its old frame moves to the copy.
                 pool.Invalidate(compaction.FirstSegment, compaction.LastSegment);
-                keys.Relocate(moves);
+                keys.Relocate(live, copies);
                 relocation.Switched();
             });
         }
 
-        progress?.Report(new KvCompactionProgress(moves.Count, live.Count, compaction.ImageBytes));
+        progress?.Report(new KvCompactionProgress(copied, live.Count, compaction.ImageBytes));
         var result = new KvCompactionResult(compaction.Segments.Count, deleted.Count, live.Count, compaction.SourceBytes, compaction.ImageBytes, Stopwatch.GetElapsedTime(started));
         KvTelemetry.Compacted(log.Directory, log.Directory, new CompactionStats(live.Count, compaction.Frames, compaction.ImageBytes), result.Elapsed);
         return result;
