@@ -40,11 +40,16 @@ namespace DataWal.Core;
 /// any damage), is read and checksummed directly, as a strict scan does; if it fails, its bytes are streamed once
 /// more to build the checkpoints, and φ then covers them. Such frames do not overlap (each starts at or past the
 /// previous φ).</item>
+/// <item>A frame at a frame boundary inside φ that fits the window (intact frames after a failed large claim: the
+/// common case) is also checked directly while a budget allows: the budget starts at the window's size, grows by the
+/// length of every frame yielded and shrinks by the length of every such direct check that fails. So the bytes
+/// checksummed again for nothing stay below the window's size plus the bytes yielded (≤ L); once it is spent, such
+/// frames go through the running CRC like any candidate.</item>
 /// <item>A verified frame is read once more to hand it out (into the window, or the frame buffer): verified frames
 /// do not overlap, since the pass continues at the end of each.</item>
 /// </list>
 /// <para>
-/// So a segment of L bytes costs at most about 3L bytes of reading and checksumming, plus ≤ 2K + 4 bytes and one
+/// So a segment of L bytes costs at most about 4L bytes of reading and checksumming, plus ≤ 2K + 4 bytes and one
 /// shift per valid-header candidate. Valid headers need <c>DWAL</c>, version 1 and flags 0, so they start at least
 /// 8 bytes apart: at most L/8 of them, i.e. at most (2K + 4)/8 ≈ 256 bytes of checksum per byte of pure hostile
 /// input, and none at all for ordinary data or random garbage.
@@ -98,6 +103,7 @@ internal sealed class SalvageScanner : IDisposable
     private uint _frontierQ;
     private long _cpLow;
     private long _cpHigh;
+    private long _redundantBudget;   // see the remarks: direct checks of covered bytes, paid for by frames yielded
 
     // The current frame: a view into _window or _frameBuffer.
     private byte[] _current = [];
@@ -215,6 +221,7 @@ internal sealed class SalvageScanner : IDisposable
 
     private void Yield()
     {
+        _redundantBudget += _header.FrameLength;
         _records++;
         _lastTxId = Math.Max(_lastTxId, _header.TxId);
         _position = _currentOffset + _header.FrameLength;
@@ -248,14 +255,15 @@ internal sealed class SalvageScanner : IDisposable
             return Damage.PastEnd;
         }
 
-        if (header.FrameLength > WindowSize || (header.FrameLength > DirectLimit && _base >= 0 && at < _frontier))
+        bool covered = header.FrameLength > DirectLimit && _base >= 0 && at < _frontier;
+        if (header.FrameLength > WindowSize || (covered && _redundantBudget < header.FrameLength))
         {
             // Bytes the running CRC already covers are never checksummed twice; and a frame larger than the window is
             // checked streaming before anything is sized from its length (a hostile header cannot make us allocate).
             return VerifyStreamed(at, header) && Materialize(at, header) ? Damage.None : Damage.Crc;
         }
 
-        // Fresh bytes that fit the window: read and checksum directly, as a strict scan does.
+        // Fresh bytes that fit the window (or covered ones, within the budget): read and checksum directly, as a strict scan does.
         if (!ReadFrame(at, header))
         {
             return Damage.Crc;   // shrank under us: not a whole frame
@@ -266,7 +274,11 @@ internal sealed class SalvageScanner : IDisposable
             return Damage.None;
         }
 
-        if (header.FrameLength > DirectLimit)
+        if (covered)
+        {
+            _redundantBudget -= header.FrameLength;   // checksummed bytes the running CRC already had, for nothing
+        }
+        else if (header.FrameLength > DirectLimit)
         {
             // Stream its bytes once into checkpoints, so candidates inside it never read them again.
             ResetStream(at);
@@ -650,6 +662,7 @@ internal sealed class SalvageScanner : IDisposable
         _windowCount = 0;
         _base = -1;
         _frontier = 0;
+        _redundantBudget = WindowSize;
         _filesScanned++;
         return true;
     }
