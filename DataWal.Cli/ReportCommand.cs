@@ -104,7 +104,7 @@ internal static class ReportCommand
 
 /// <summary>
 /// Disk use of a store for <c>report --space</c>: segment sizes from the reader's snapshot, and the key/value view
-/// (<see cref="KvStore.OpenReadOnly"/>: live keys and <see cref="KvStore.LiveBytes"/>). Dead bytes are the segments'
+/// (<see cref="KvStore.OpenReadOnly(string)"/>: live keys and <see cref="KvStore.LiveBytes"/>). Dead bytes are the segments'
 /// total minus the live bytes: what an in-place compaction gives back (it seals the active segment and keeps only
 /// each live key's latest Put).
 /// </summary>

@@ -5,7 +5,7 @@ namespace DataWal.Cli;
 
 /// <summary>
 /// Opens stores for inspection, read-only for real (docs/design.md D12): through <see cref="RecordLogReader"/>
-/// or <see cref="KvStore.OpenReadOnly"/>, which take no lock and never create or change anything. A missing
+/// or <see cref="KvStore.OpenReadOnly(string)"/>, which take no lock and never create or change anything. A missing
 /// store is a clear error (exit 1), never an empty store created on the spot.
 /// </summary>
 internal static class Store

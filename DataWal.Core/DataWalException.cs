@@ -46,6 +46,14 @@ public sealed class CorruptRecordException : DataWalException
 
     /// <summary>The kind of damage.</summary>
     public CorruptionKind Kind { get; }
+
+    /// <summary>
+    /// The way out, for people: <c>open it read-only with ReadMode.Salvage or run 'datawal salvage' to copy what is
+    /// intact</c> (docs/design.md D16). Kept out of <see cref="Exception.Message"/>, whose text upstream pins.
+    /// </summary>
+    public string Hint { get; } = SalvageHint;
+
+    internal const string SalvageHint = "open it read-only with ReadMode.Salvage or run 'datawal salvage' to copy what is intact";
 }
 
 /// <summary>Another handle (in this or another process) holds the store's writer lock.</summary>

@@ -13,27 +13,55 @@ public sealed class RecordIterator : IEnumerable<Record>
     private readonly IReadOnlyList<uint> _segments;
     private readonly long _lastSegmentBound;
     private readonly int _bufferSize;
+    private readonly ReadMode _mode;
     private LogScanner? _current;
+    private SalvageScanner? _currentSalvage;
     private RecoveryReport _report = new();
 
-    internal RecordIterator(string directory, IReadOnlyList<uint> segments, long lastSegmentBound, int bufferSize)
+    internal RecordIterator(string directory, IReadOnlyList<uint> segments, long lastSegmentBound, int bufferSize, ReadMode mode = ReadMode.Strict)
     {
         _directory = directory;
         _segments = segments;
         _lastSegmentBound = lastSegmentBound;
         _bufferSize = bufferSize;
+        _mode = mode;
     }
 
     /// <summary>
-    /// What the latest enumeration found so far; complete once it finished (records, files, tail).
+    /// What the latest enumeration found so far; complete once it finished (records, files, tail, and in
+    /// <see cref="ReadMode.Salvage"/> the skipped ranges).
     /// </summary>
-    public RecoveryReport RecoveryReport => Volatile.Read(ref _current)?.Report ?? _report;
+    public RecoveryReport RecoveryReport => Volatile.Read(ref _current)?.Report ?? Volatile.Read(ref _currentSalvage)?.Report ?? _report;
+
+    /// <summary>How this pass treats damage.</summary>
+    public ReadMode Mode => _mode;
 
     /// <summary>The segment ids this iterator reads.</summary>
     public IReadOnlyList<uint> Segments => _segments;
 
     /// <inheritdoc/>
-    public IEnumerator<Record> GetEnumerator()
+    public IEnumerator<Record> GetEnumerator() => _mode == ReadMode.Salvage ? Salvage() : Strict();
+
+    private IEnumerator<Record> Salvage()
+    {
+        var scanner = new SalvageScanner(_directory, _segments, _lastSegmentBound);
+        Volatile.Write(ref _currentSalvage, scanner);
+        try
+        {
+            while (scanner.MoveNext())
+            {
+                yield return scanner.ToRecord();
+            }
+        }
+        finally
+        {
+            _report = scanner.Report;
+            Interlocked.CompareExchange(ref _currentSalvage, null, scanner);
+            scanner.Dispose();
+        }
+    }
+
+    private IEnumerator<Record> Strict()
     {
         var scanner = new LogScanner(_directory, _segments, _lastSegmentBound, _bufferSize);
         Volatile.Write(ref _current, scanner);

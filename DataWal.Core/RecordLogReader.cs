@@ -10,13 +10,18 @@ namespace DataWal.Core;
 /// continue from the lowest segment that exists (up to the snapshot's last id), skipping every record whose
 /// txid is not above the last one it returned, so no record is returned twice.
 /// </summary>
-/// <remarks>Thread safety: immutable; any number of threads may enumerate <see cref="ScanIter"/> at once.</remarks>
+/// <remarks>
+/// Thread safety: immutable; any number of threads may enumerate <see cref="ScanIter"/> at once.
+/// Opened with <see cref="ReadMode.Salvage"/>, <see cref="ScanIter"/> and <see cref="Replay"/> skip damage instead of
+/// throwing and report what they skipped (docs/design.md D16); <see cref="FollowAsync"/> stays strict.
+/// </remarks>
 public sealed class RecordLogReader
 {
-    private RecordLogReader(string directory, IReadOnlyList<uint> segments)
+    private RecordLogReader(string directory, IReadOnlyList<uint> segments, ReadMode mode)
     {
         Directory = directory;
         Segments = segments;
+        Mode = mode;
     }
 
     /// <summary>The log directory (absolute).</summary>
@@ -25,13 +30,33 @@ public sealed class RecordLogReader
     /// <summary>The segment ids found at open, ascending.</summary>
     public IReadOnlyList<uint> Segments { get; }
 
-    /// <summary>Opens a read-only view; an existing empty directory has zero segments.</summary>
+    /// <summary>How <see cref="ScanIter"/> and <see cref="Replay"/> treat damage: <see cref="ReadMode.Strict"/> unless opened otherwise.</summary>
+    public ReadMode Mode { get; }
+
+    /// <summary>Opens a read-only view in <see cref="ReadMode.Strict"/>; an existing empty directory has zero segments.</summary>
     /// <param name="directory">The log directory, which must exist.</param>
     /// <returns>The reader.</returns>
     /// <exception cref="DataWalException">The path is missing or not a directory.</exception>
-    public static RecordLogReader Open(string directory)
+    public static RecordLogReader Open(string directory) => Open(directory, ReadMode.Strict);
+
+    /// <summary>
+    /// Opens a read-only view; an existing empty directory has zero segments. With <see cref="ReadMode.Salvage"/>, passes
+    /// skip damaged ranges, resynchronising at the next intact frame, and report them in
+    /// <see cref="RecoveryReport.SkippedRanges"/> (see <see cref="ReadMode.Salvage"/> for what that can and cannot tell).
+    /// Nothing is ever written, whatever the mode.
+    /// </summary>
+    /// <param name="directory">The log directory, which must exist.</param>
+    /// <param name="mode">How passes treat damage.</param>
+    /// <returns>The reader.</returns>
+    /// <exception cref="DataWalException">The path is missing or not a directory.</exception>
+    public static RecordLogReader Open(string directory, ReadMode mode)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (!Enum.IsDefined(mode))
+        {
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown read mode.");
+        }
+
         string dir = Path.GetFullPath(directory);
         if (!System.IO.Directory.Exists(dir))
         {
@@ -43,24 +68,39 @@ public sealed class RecordLogReader
             ThrowHelper.ThrowReaderDirectoryMissing(dir);
         }
 
-        return new RecordLogReader(dir, SegmentFiles.List(dir));
+        return new RecordLogReader(dir, SegmentFiles.List(dir), mode);
     }
 
-    /// <summary>A fresh lazy pass over the snapshotted segments (repeatable).</summary>
+    /// <summary>
+    /// A fresh lazy pass over the snapshotted segments (repeatable). In <see cref="ReadMode.Salvage"/> it never throws for
+    /// damage: its <see cref="RecordIterator.RecoveryReport"/> lists the skipped ranges.
+    /// </summary>
     /// <returns>The iterator.</returns>
-    public RecordIterator ScanIter() => new(Directory, Segments, -1, LogScanner.DefaultBufferSize);
+    public RecordIterator ScanIter() => new(Directory, Segments, -1, LogScanner.DefaultBufferSize, Mode);
 
     /// <summary>
     /// One pass over the snapshotted segments that hands every valid frame to <paramref name="visitor"/> without
     /// copying it (a projection's way to read a log: the KV key directory is built so), with the same tolerance
     /// as <see cref="ScanIter"/>: a damaged tail of the last segment ends the pass, damage elsewhere throws.
     /// </summary>
+    /// <remarks>In <see cref="ReadMode.Salvage"/> every intact frame is visited and damage is reported, never thrown.</remarks>
     /// <param name="visitor">Receives each frame, in log order.</param>
-    /// <returns>What the pass found (counts, tail, last txid).</returns>
-    /// <exception cref="CorruptRecordException">Damage recovery does not tolerate (a sealed segment, or structural).</exception>
+    /// <returns>What the pass found (counts, tail, last txid, and in salvage mode the skipped ranges).</returns>
+    /// <exception cref="CorruptRecordException">Strict mode: damage recovery does not tolerate (a sealed segment, or structural).</exception>
     public RecoveryReport Replay(IFrameVisitor visitor)
     {
         ArgumentNullException.ThrowIfNull(visitor);
+        if (Mode == ReadMode.Salvage)
+        {
+            using var salvage = new SalvageScanner(Directory, Segments);
+            while (salvage.MoveNext())
+            {
+                visitor.Visit(salvage.Frame);
+            }
+
+            return salvage.Report;
+        }
+
         using var scanner = new LogScanner(Directory, Segments);
         while (scanner.MoveNext())
         {
@@ -69,6 +109,21 @@ public sealed class RecordLogReader
 
         return scanner.Report;
     }
+
+    /// <summary>
+    /// Copies every intact record of the snapshotted segments, in log order, into a fresh log in
+    /// <paramref name="outDirectory"/> (missing or empty; a non-empty one is refused): a salvage pass whatever
+    /// <see cref="Mode"/> is, so damage is skipped and reported, never copied. The new log is strict and opens in
+    /// <see cref="RecordLog.Open(string, RecordLogOptions?)"/> and in upstream: whole valid frames, segments
+    /// <c>00000001.dwal</c>, … of at most <see cref="RecordLogOptions.DefaultMaxSegmentBytes"/>, fsynced, lock released.
+    /// Each record keeps its type, key and payload; it keeps its txid too (its frame copied byte for byte) while
+    /// the intact records' txids are strictly increasing, otherwise it gets the previous txid + 1 and the result
+    /// counts it in <see cref="LogSalvageResult.RecordsRenumbered"/>. The source is never modified.
+    /// </summary>
+    /// <param name="outDirectory">A missing or empty directory.</param>
+    /// <returns>Counts, and the salvage pass's report with every skipped range.</returns>
+    /// <exception cref="DataWalException">The target exists and is not an empty directory, or a read or write failed.</exception>
+    public LogSalvageResult SalvageTo(string outDirectory) => LogSalvage.Run(Directory, Segments, outDirectory);
 
     /// <summary>
     /// Follows the log live: yields every record from <paramref name="position"/> on, then waits for new ones

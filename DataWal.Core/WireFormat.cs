@@ -179,6 +179,34 @@ public static class WireFormat
     }
 
     /// <summary>
+    /// The same checks as <see cref="ReadHeader"/>, without an exception: true and the fields when the 24 bytes
+    /// are a header a writer could have produced. Salvage's resynchronisation tries it at every candidate offset,
+    /// where an exception per candidate would make hostile input slow.
+    /// </summary>
+    internal static bool TryReadHeader(ReadOnlySpan<byte> header, out FrameHeader result)
+    {
+        result = default;
+        if (header.Length < HeaderLength
+            || BinaryPrimitives.ReadInt32LittleEndian(header) != MagicValue
+            || BinaryPrimitives.ReadUInt16LittleEndian(header[4..]) != Version
+            || header[6] > (byte)RecordType.Delete
+            || header[7] != 0)
+        {
+            return false;
+        }
+
+        uint keyLength = BinaryPrimitives.ReadUInt32LittleEndian(header[16..]);
+        uint payloadLength = BinaryPrimitives.ReadUInt32LittleEndian(header[20..]);
+        if (keyLength > MaxKeyLength || payloadLength > MaxPayloadLength)
+        {
+            return false;
+        }
+
+        result = new FrameHeader((RecordType)header[6], BinaryPrimitives.ReadUInt64LittleEndian(header[8..]), (int)keyLength, (int)payloadLength);
+        return true;
+    }
+
+    /// <summary>
     /// docs/design.md D13: true when <paramref name="prefix"/> (at most a header long; empty included) can be the
     /// start of a structurally valid header, i.e. a power loss may have kept these bytes of a frame and lost
     /// the rest. Every present byte must agree with magic, version 1, a known type and flags 0; txid bytes may

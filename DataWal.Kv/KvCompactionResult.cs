@@ -18,3 +18,9 @@ public sealed record KvCompactionResult(int SegmentsCompacted, int SegmentsDelet
 /// <param name="KeysTotal">Live records the image will hold.</param>
 /// <param name="BytesWritten">Bytes written to the image so far.</param>
 public readonly record struct KvCompactionProgress(long KeysWritten, long KeysTotal, long BytesWritten);
+
+/// <summary>What <see cref="KvStore.SalvageTo"/> wrote.</summary>
+/// <param name="LiveKeys">Keys live in the salvage view: one Put each was written.</param>
+/// <param name="BytesWritten">Total frame bytes written.</param>
+/// <param name="Report">What the salvage pass over the source found, with every skipped range.</param>
+public sealed record KvSalvageResult(long LiveKeys, long BytesWritten, DataWal.Core.RecoveryReport Report);

@@ -25,9 +25,10 @@ public sealed class KvLogView
         _openReport = writer.RecoveryReport;
     }
 
-    internal KvLogView(string directory, RecoveryReport report, IReadOnlyList<uint> segments)
+    internal KvLogView(string directory, RecoveryReport report, IReadOnlyList<uint> segments, ReadMode mode)
     {
         Directory = directory;
+        Mode = mode;
         _openReport = report;
         _readOnlySegments = segments;
         _readOnlyLastSegment = segments.Count > 0 ? segments[^1] : 0;
@@ -76,6 +77,9 @@ public sealed class KvLogView
     /// <summary>The log directory (absolute): the store's directory.</summary>
     public string Directory { get; }
 
+    /// <summary>How the store read its log at open, and how <see cref="ScanIter"/> reads it (<see cref="ReadMode.Salvage"/> only for a read-only salvage view).</summary>
+    public ReadMode Mode { get; }
+
     /// <summary>What opening the store found: the writer's recovery report, or the read-only pass's.</summary>
     public RecoveryReport RecoveryReport => _openReport;
 
@@ -99,10 +103,10 @@ public sealed class KvLogView
 
     /// <summary>
     /// A lazy pass over every record of the log (puts, deletes and any raw records), holding one at a time. For a
-    /// writer's store: the records committed when this is called; read-only: the segments present now.
+    /// writer's store: the records committed when this is called; read-only: the segments present now, read in <see cref="Mode"/>.
     /// </summary>
     /// <returns>The iterator.</returns>
-    public RecordIterator ScanIter() => _writer?.ScanIter() ?? RecordLogReader.Open(Directory).ScanIter();
+    public RecordIterator ScanIter() => _writer?.ScanIter() ?? RecordLogReader.Open(Directory, Mode).ScanIter();
 
     /// <summary>Every record of the log, in log order (see <see cref="ScanIter"/>); prefer that for large logs.</summary>
     /// <returns>The records.</returns>

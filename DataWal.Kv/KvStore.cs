@@ -45,8 +45,14 @@ public sealed class KvStore : IDisposable
     /// <summary>The store directory (absolute).</summary>
     public string Directory { get; }
 
-    /// <summary>True for a store opened with <see cref="OpenReadOnly"/>.</summary>
+    /// <summary>True for a store opened with <see cref="OpenReadOnly(string)"/> or <see cref="OpenReadOnly(string, ReadMode)"/>.</summary>
     public bool IsReadOnly => _log is null;
+
+    /// <summary>
+    /// How the store's log was read at open: <see cref="ReadMode.Strict"/> for writers and plain read-only opens,
+    /// <see cref="ReadMode.Salvage"/> for a read-only salvage view (see <see cref="OpenReadOnly(string, ReadMode)"/>).
+    /// </summary>
+    public ReadMode Mode => Log.Mode;
 
     /// <summary>
     /// A read view of the store's log: its state (txids, segments, poisoning, fsyncs), scans and live follow.
@@ -101,16 +107,51 @@ public sealed class KvStore : IDisposable
     /// <summary>
     /// Opens a read-only view: no lock, creates nothing, changes nothing — it works beside a live writer in
     /// this or another process and sees the records present when it was opened (a tail still being written
-    /// is left out). Writes throw <see cref="InvalidOperationException"/>.
+    /// is left out). Writes throw <see cref="InvalidOperationException"/>. Strict: damage recovery does not
+    /// tolerate throws (see <see cref="OpenReadOnly(string, ReadMode)"/> for a salvage view).
     /// </summary>
     /// <param name="directory">The store directory, which must exist.</param>
     /// <returns>The read-only store.</returns>
     /// <exception cref="DataWalException">The directory is missing, or the log has damage recovery does not tolerate.</exception>
-    public static KvStore OpenReadOnly(string directory)
+    public static KvStore OpenReadOnly(string directory) => OpenReadOnly(directory, ReadMode.Strict);
+
+    /// <summary>
+    /// Opens a read-only view (as <see cref="OpenReadOnly(string)"/>) whose log is read in <paramref name="mode"/>. With
+    /// <see cref="ReadMode.Salvage"/> (docs/design.md D16) a damaged store opens anyway: the key directory is the
+    /// last-write-wins view over the <em>intact</em> records, and <see cref="RecoveryReport"/>'s
+    /// <see cref="RecoveryReport.SkippedRanges"/> says which ranges were skipped. A key whose later put or delete was
+    /// in a skipped range shows its last intact value (or is absent, or present after a lost delete): that cannot
+    /// be known, so the ranges are reported and nothing is guessed. <see cref="Get"/> still re-verifies every frame's
+    /// CRC, so nothing damaged is ever returned. <see cref="CompactTo"/> and <see cref="ExportJsonl"/> copy this view;
+    /// <see cref="SalvageTo"/> does both steps at once.
+    /// </summary>
+    /// <param name="directory">The store directory, which must exist.</param>
+    /// <param name="mode">How the log is read.</param>
+    /// <returns>The read-only store.</returns>
+    /// <exception cref="DataWalException">The directory is missing; in strict mode also damage recovery does not tolerate.</exception>
+    public static KvStore OpenReadOnly(string directory, ReadMode mode)
     {
-        var reader = RecordLogReader.Open(directory);
+        var reader = RecordLogReader.Open(directory, mode);
         var (keys, report) = ReplayReadOnly(reader);
-        return new KvStore(reader.Directory, null, keys, new KvLogView(reader.Directory, report, reader.Segments), ReadHandlePool.DefaultCapacity, null);
+        return new KvStore(reader.Directory, null, keys, new KvLogView(reader.Directory, report, reader.Segments, mode), ReadHandlePool.DefaultCapacity, null);
+    }
+
+    /// <summary>
+    /// Salvages a damaged store: opens <paramref name="sourceDirectory"/> read-only in <see cref="ReadMode.Salvage"/> and
+    /// writes its live set into a fresh, strict store in <paramref name="outDirectory"/> exactly as <see cref="CompactTo"/>
+    /// does (one Put per live key, bytewise key order, txids 1..N, fsynced; it opens with <see cref="Open"/> and in
+    /// upstream). The source is never modified. What was skipped is in the result's report: keys whose latest record
+    /// was in a skipped range carry their last intact value, or are missing.
+    /// </summary>
+    /// <param name="sourceDirectory">The damaged store, which must exist.</param>
+    /// <param name="outDirectory">A missing or empty directory.</param>
+    /// <returns>What was written, and the salvage pass's report with every skipped range.</returns>
+    /// <exception cref="DataWalException">The source is missing, the target is not empty, or a read or write failed.</exception>
+    public static KvSalvageResult SalvageTo(string sourceDirectory, string outDirectory)
+    {
+        using var source = OpenReadOnly(sourceDirectory, ReadMode.Salvage);
+        var stats = source.CompactTo(outDirectory);
+        return new KvSalvageResult(stats.LiveKeys, stats.BytesWritten, source.RecoveryReport);
     }
 
     private static (KeyProjection Keys, RecoveryReport Report) ReplayReadOnly(RecordLogReader reader)
@@ -209,7 +250,7 @@ public sealed class KvStore : IDisposable
                 return;   // another read reloaded while this one waited
             }
 
-            var reader = RecordLogReader.Open(Directory);
+            var reader = RecordLogReader.Open(Directory, Mode);
             var (keys, report) = ReplayReadOnly(reader);
             _pool.Invalidate(0, uint.MaxValue);
             Volatile.Write(ref _keys, keys);

@@ -32,7 +32,7 @@ public sealed class KvStoreOptions
 
     /// <summary>
     /// Whether and when the store compacts itself in the background (see <see cref="KvAutoCompaction"/>); null, the
-    /// default, never does (call <see cref="KvStore.Compact"/> yourself). Ignored by <see cref="KvStore.OpenReadOnly"/>.
+    /// default, never does (call <see cref="KvStore.Compact"/> yourself). Ignored by <see cref="KvStore.OpenReadOnly(string, ReadMode)"/>.
     /// </summary>
     public KvAutoCompaction? AutoCompaction { get; init; }
 }
