@@ -316,6 +316,17 @@ public partial class MaintenancePowerLossTests
         Assert.That(states, Is.GreaterThan(10));
     }
 
+    /// <summary>
+    /// Retention of every sealed segment while the active one holds records that are not fsynced yet: a power loss
+    /// can lose those records, and then the newest fsynced txid must still be on disk (docs/design.md D18).
+    /// </summary>
+    [Test]
+    public void Retention_of_every_sealed_segment_beside_an_unsynced_active_segment_keeps_txids_above_every_fsynced_one_in_every_power_loss_state()
+    {
+        int states = RetentionUnderPowerLoss(activeSynced: false, keepFrom: uint.MaxValue, "active segment unsynced, delete every sealed one");
+        Assert.That(states, Is.GreaterThan(50));
+    }
+
     private static int RetentionUnderPowerLoss(bool activeSynced, uint keepFrom, string what)
     {
         using var dir = new TempDir("pl-retention");
