@@ -13,7 +13,9 @@ public sealed partial class RecordLog
     /// Retention: deletes every whole sealed segment whose id is below <paramref name="segment"/>, in ascending id
     /// order, then fsyncs the directory. The active segment is never deleted, nor — while the active segment is
     /// still empty — the sealed segment holding the newest record, so that txids always continue above the
-    /// highest one ever written (docs/design.md D18), also after a reopen.
+    /// highest one ever written (docs/design.md D18), also after a reopen. When it does delete the newest sealed
+    /// record (the active segment holds records), it fsyncs the log first, so that a power loss cannot take the
+    /// active segment's records and leave no record at all.
     /// </summary>
     /// <remarks>
     /// <para>
@@ -61,9 +63,18 @@ public sealed partial class RecordLog
                 }
             }
 
-            if (activeEmpty && NewestNonEmpty(sealedIds) is uint newest)
+            if (NewestNonEmpty(sealedIds) is uint newest && doomed.Contains(newest))
             {
-                doomed.Remove(newest);
+                if (activeEmpty)
+                {
+                    doomed.Remove(newest);
+                }
+                else
+                {
+                    // The newest sealed record goes: the active segment's records must be on disk first, or a power
+                    // loss that drops them (unsynced) would leave no record at all and txids would restart at 1.
+                    Fsync();
+                }
             }
 
             var deleted = SegmentRemoval.DeleteAscending(Directory, doomed);

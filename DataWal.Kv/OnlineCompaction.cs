@@ -67,6 +67,12 @@ internal static class OnlineCompaction
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+
+        // The image leaves out every key whose latest write (when the snapshot was taken) is newer than the range: a
+        // Put or Delete already in the new active segment. Those writes must be durable before the range's copies of
+        // such keys can go, or a power loss that drops them would also drop the key's older, fsynced value (the
+        // view must read the same at every crash point, docs/design.md D15). One fsync covers every one of them.
+        log.Fsync();
         IReadOnlyList<uint> deleted;
         using (relocation.Begin())
         {

@@ -336,7 +336,7 @@ public class PowerLossTests
 
                 tails += iterator.RecoveryReport.TailTruncated;
                 lossy += read.Count < reference.Count ? 1 : 0;
-                absent += state.Description.Contains("absent", StringComparison.Ordinal) ? 1 : 0;
+                absent += state.Description.Contains("directory changes lost", StringComparison.Ordinal) ? 1 : 0;
             }
             catch (CorruptRecordException e) when (state.Shape == CrashShape.ZeroRunThenData)
             {
@@ -423,7 +423,7 @@ public class PowerLossTests
             count++;
         }
 
-        TestContext.Out.WriteLine($"  of which {lossy} recover fewer records than the final log, {tails} end in a damaged tail, {absent} lack a segment whose directory entry was not fsynced");
+        TestContext.Out.WriteLine($"  of which {lossy} recover fewer records than the final log, {tails} end in a damaged tail, {absent} lose an un-fsynced directory change (a new segment absent)");
         TestContext.Out.WriteLine($"  by shape: {string.Join(", ", shapes.Select(kv => $"{kv.Key} {kv.Value}"))}; refused (zero run then data, see AssertRefusedAsDecided): {refused}");
         Assert.That(shapes.GetValueOrDefault(CrashShape.TornHeaderThenZeros), Is.GreaterThan(0), "no torn-header state");
         Assert.That(shapes.GetValueOrDefault(CrashShape.ZeroRunThenData), Is.GreaterThan(0), "no zero-run state");

@@ -21,6 +21,7 @@ internal static class ReliabilityScenarios
         "rel-group" => Group(args[1], Int(args[2]), Int(args[3])),
         "rel-compact" => Compact(args[1], args[2]),
         "rel-export" => Export(args[1], args[2]),
+        "rel-online-compact" => OnlineCompact(args[1], Int(args[2]), Int(args[3])),
         "rel-race" => Race(args[1], long.Parse(args[2], CultureInfo.InvariantCulture), Int(args[3])),
         _ => null,
     };
@@ -210,6 +211,62 @@ internal static class ReliabilityScenarios
         return 0;
     }
 
+    /// <summary>
+    /// Online compaction beside writers (docs/design.md D15): a KvStore with 4 KiB segments under
+    /// <see cref="DurabilityMode.EveryAppend"/>; <paramref name="writers"/> threads each own the keys
+    /// <c>w{t}-k{00..39}</c> and put (4 in 5) or delete them at random, printing <c>op KEY GEN SEQ put|del</c> before
+    /// the write and <c>ok KEY GEN SEQ</c> once it returned (durable). The value of a put is
+    /// <see cref="ReliabilityData.OnlineValue"/> (self-checking); (<paramref name="generation"/>, SEQ) orders a key's
+    /// writes across runs. Another thread runs <see cref="KvStore.Compact"/> in a loop, printing <c>compacting</c>
+    /// before and <c>compacted SEGMENTS DELETED</c> after each. Runs until killed.
+    /// </summary>
+    private static int OnlineCompact(string directory, int writers, int generation)
+    {
+        var options = new KvStoreOptions { Log = new RecordLogOptions { Durability = DurabilityMode.EveryAppend, MaxSegmentBytes = 4096 } };
+        using var kv = KvStore.Open(directory, options);
+        Console.WriteLine("opened");
+        var threads = new List<Thread>();
+        for (int t = 0; t < writers; t++)
+        {
+            int thread = t;
+            threads.Add(new Thread(() =>
+            {
+                var random = new Random((generation * 31) + thread);
+                for (long seq = 0; ; seq++)
+                {
+                    string key = $"w{thread}-k{random.Next(40):D2}";
+                    bool delete = random.Next(5) == 0;
+                    Console.WriteLine($"op {key} {generation} {seq} {(delete ? "del" : "put")}");
+                    if (delete)
+                    {
+                        kv.Delete(Encoding.ASCII.GetBytes(key));
+                    }
+                    else
+                    {
+                        kv.Put(Encoding.ASCII.GetBytes(key), Encoding.ASCII.GetBytes(ReliabilityData.OnlineValue(key, generation, seq)));
+                    }
+
+                    Console.WriteLine($"ok {key} {generation} {seq}");
+                }
+            })
+            { IsBackground = true });
+        }
+
+        threads.Add(new Thread(() =>
+        {
+            while (true)
+            {
+                Console.WriteLine("compacting");
+                var result = kv.Compact();
+                Console.WriteLine($"compacted {result.SegmentsCompacted} {result.SegmentsDeleted}");
+            }
+        })
+        { IsBackground = true });
+        threads.ForEach(t => t.Start());
+        Thread.Sleep(Timeout.Infinite);
+        return 0;
+    }
+
     /// <summary>Opens the seeded store as writer and exports it to <c>export_I.jsonl</c> in <paramref name="outDir"/>, printing <c>exported I</c>.</summary>
     private static int Export(string source, string outDir)
     {
@@ -264,6 +321,13 @@ internal static class ReliabilityScenarios
 /// <summary>Self-checking payloads and the deterministic KV operation stream of the reliability suite.</summary>
 public static class ReliabilityData
 {
+    /// <summary>The value of write (<paramref name="generation"/>, <paramref name="seq"/>) of <paramref name="key"/> in the online-compaction scenario: 20..119 bytes that name all three.</summary>
+    public static string OnlineValue(string key, int generation, long seq)
+    {
+        string head = $"{key}|{generation}|{seq}|";
+        return head + new string((char)('a' + (int)(seq % 26)), 20 + (int)(((seq * 37) + generation) % 100) - Math.Min(head.Length, 20));
+    }
+
     /// <summary>Record <paramref name="index"/>: a <see cref="Generation"/> payload of 16..615 bytes.</summary>
     public static byte[] Record(long index) => Generation.Build(index, RecordSize(index));
 

@@ -32,8 +32,9 @@ public sealed record CrashState(int CrashPoint, string Description, IReadOnlyDic
 /// fsync of a workload. <see cref="CrashStates"/> then enumerates the states a power loss could leave:
 /// for every file, the bytes as of its last fsync plus every prefix of the bytes written after it (at every
 /// write boundary and every <c>stride</c>-th byte), the same with that unsynced part zero-filled (docs/design.md D13),
-/// a write-boundary prefix followed by zeros up to the written length, and — for files created since the last
-/// fsync of their directory — the file being absent. On request, also the header shapes of <see cref="CrashShape"/>.
+/// a write-boundary prefix followed by zeros up to the written length; and all of that for every prefix of the
+/// creates, renames and unlinks made since the last directory fsync (a new file absent, a rename or unlink undone;
+/// see <see cref="CrashStates"/>). On request, also the header shapes of <see cref="CrashShape"/>.
 /// </summary>
 /// <remarks>
 /// Process-wide (the seam is global): tests using it must not run in parallel with other file-system tests of
@@ -106,6 +107,13 @@ public sealed class PowerLossRecorder : IDisposable
         }
     }
 
+    /// <summary>
+    /// Called (on the creating thread, after the creation was recorded, no lock held) with the name of each file a
+    /// recorded open creates in the directory: lets a test act at an exact step of a protocol, e.g. write to the
+    /// store while a compaction creates its image.
+    /// </summary>
+    public Action<string>? Created { get; set; }
+
     /// <summary>Stops recording (the recorded operations stay available).</summary>
     public void Dispose() => _scope.Dispose();
 
@@ -117,22 +125,38 @@ public sealed class PowerLossRecorder : IDisposable
         }
     }
 
+    /// <summary>One file's content (an inode): what was written, what an fsync made durable. Names map to it.</summary>
     private sealed class FileModel
     {
         public byte[] Current = [];
         public byte[] Durable = [];
-        public bool Exists;
-        public bool DurableName;
         public long Base;                 // smallest length since the last sync: [0, Base) is durable as in Current
         public List<long> Boundaries = []; // lengths after each write since the last sync
-
-        public FileModel Clone() => (FileModel)MemberwiseClone();
     }
 
+    /// <summary>A change of the directory's entries not yet made durable by a directory fsync.</summary>
+    private sealed record NameChange(Kind Kind, string Path, string? To, FileModel? Created);
+
     /// <summary>
-    /// Enumerates the crash states just before every sync / truncate / create / rename step and at the end
-    /// (a state reachable earlier is also reachable there, the unsynced bytes being partly lost).
+    /// Enumerates the crash states just before every sync / truncate / create / rename / unlink / directory-fsync
+    /// step and at the end (a state reachable earlier is also reachable there, the unsynced bytes being partly lost).
     /// </summary>
+    /// <remarks>
+    /// <para>
+    /// Names and contents are modelled apart (a name points at a file's content, like a directory entry at an
+    /// inode). A create, rename or unlink is durable only once the directory is fsynced after it; before that, a
+    /// crash may keep it or not. So each crash point is enumerated for every <em>prefix</em> of the directory changes
+    /// since the last directory fsync (none of them, the first one, …, all of them), each with the same content
+    /// variants. A rename over an existing name therefore leaves the old file or the new one under that name,
+    /// never no file, and an unlinked file is still there in the states that lose the unlink.
+    /// </para>
+    /// <para>
+    /// Prefixes, not every subset: journaling file systems (ext4, XFS, btrfs) commit directory changes in the
+    /// order they were made (a transaction holds every change before it), and the compaction and retention
+    /// protocols (docs/design.md D15: deletions in ascending order) are designed for exactly that. A file system
+    /// that reorders un-fsynced unlinks would need one directory fsync per deletion.
+    /// </para>
+    /// </remarks>
     /// <param name="stride">Besides every write boundary, a prefix every <paramref name="stride"/> bytes (1 = byte-granular).</param>
     /// <param name="fileFilter">Which file names (no directory) to materialise (e.g. only segments).</param>
     /// <param name="headerLength">
@@ -149,10 +173,12 @@ public sealed class PowerLossRecorder : IDisposable
             ops = [.. _ops];
         }
 
-        var files = new SortedDictionary<string, FileModel>(StringComparer.Ordinal);
+        var names = new SortedDictionary<string, FileModel>(StringComparer.Ordinal);        // the entries now
+        var durable = new SortedDictionary<string, FileModel>(StringComparer.Ordinal);      // as of the last directory fsync
+        var pending = new List<NameChange>();                                                // since then, in order
         foreach (var (path, bytes) in _initial)
         {
-            files[path] = new FileModel { Current = bytes, Durable = bytes, Exists = true, DurableName = true, Base = bytes.Length };
+            names[path] = durable[path] = new FileModel { Current = bytes, Durable = bytes, Base = bytes.Length };
         }
 
         bool dirty = true;
@@ -161,9 +187,14 @@ public sealed class PowerLossRecorder : IDisposable
             bool crashPoint = i == ops.Count || ops[i].Kind != Kind.Write;
             if (crashPoint && dirty)
             {
-                foreach (var state in StatesAt(i, files, stride, fileFilter, headerLength))
+                for (int kept = 0; kept <= pending.Count; kept++)
                 {
-                    yield return state;
+                    var entries = NamesAfter(durable, pending, kept);
+                    string note = kept == pending.Count ? string.Empty : $" [{pending.Count - kept} of {pending.Count} un-fsynced directory changes lost: {string.Join(", ", pending.Skip(kept).Select(c => c.Kind + " " + Path.GetFileName(c.Path)))}]";
+                    foreach (var state in StatesAt(i, entries, note, stride, fileFilter, headerLength))
+                    {
+                        yield return state;
+                    }
                 }
 
                 dirty = false;
@@ -175,41 +206,53 @@ public sealed class PowerLossRecorder : IDisposable
             }
 
             var op = ops[i];
-            if (op.Kind == Kind.DirSync)
+            switch (op.Kind)
             {
-                string dir = Path.TrimEndingDirectorySeparator(Path.GetFullPath(op.Path));
-                foreach (var (path, model) in files)
-                {
-                    if (string.Equals(Path.GetDirectoryName(path), dir, StringComparison.Ordinal))
+                case Kind.DirSync:
+                    if (string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(op.Path)), _root, StringComparison.Ordinal))
                     {
-                        model.DurableName = model.Exists;
+                        durable = new SortedDictionary<string, FileModel>(names, StringComparer.Ordinal);
+                        pending.Clear();
                     }
-                }
 
-                continue;
+                    continue;
+                case Kind.Create:
+                    if (!names.ContainsKey(op.Path))
+                    {
+                        var created = new FileModel();
+                        names[op.Path] = created;
+                        pending.Add(new NameChange(Kind.Create, op.Path, null, created));
+                        dirty = true;
+                    }
+
+                    continue;
+                case Kind.Unlink:
+                    if (names.Remove(op.Path))
+                    {
+                        pending.Add(new NameChange(Kind.Unlink, op.Path, null, null));
+                        dirty = true;
+                    }
+
+                    continue;
+                case Kind.Rename:
+                    if (names.Remove(op.Path, out var moved))
+                    {
+                        names[op.To!] = moved;
+                        pending.Add(new NameChange(Kind.Rename, op.Path, op.To, null));
+                        dirty = true;
+                    }
+
+                    continue;
             }
 
-            if (!files.TryGetValue(op.Path, out var f))
+            if (!names.TryGetValue(op.Path, out var f))
             {
-                f = new FileModel();
-                files[op.Path] = f;
+                f = new FileModel();   // a handle opened before recording began on a file created meanwhile
+                names[op.Path] = f;
             }
 
             switch (op.Kind)
             {
-                case Kind.Create:
-                    if (!f.Exists)
-                    {
-                        f.Exists = true;
-                        f.DurableName = false;
-                        f.Current = [];
-                        f.Durable = [];
-                        f.Base = 0;
-                        f.Boundaries.Clear();
-                        dirty = true;
-                    }
-
-                    break;
                 case Kind.Write:
                     {
                         long offset = op.Offset < 0 ? f.Current.Length : op.Offset;
@@ -241,28 +284,40 @@ public sealed class PowerLossRecorder : IDisposable
                         dirty = true;
                         break;
                     }
-
-                case Kind.Unlink:
-                    f.Exists = false;
-                    dirty = true;
-                    break;
-                case Kind.Rename:
-                    {
-                        // The target gets the source's content; neither name change is durable until a directory fsync.
-                        var to = f.Clone();
-                        to.DurableName = false;
-                        files[op.To!] = to;
-                        f.Exists = false;
-                        dirty = true;
-                        break;
-                    }
             }
         }
     }
 
-    private static IEnumerable<CrashState> StatesAt(int crashPoint, SortedDictionary<string, FileModel> files, int stride, Func<string, bool> fileFilter, int headerLength)
+    /// <summary>The directory's entries after the durable ones and the first <paramref name="kept"/> pending changes.</summary>
+    private static SortedDictionary<string, FileModel> NamesAfter(SortedDictionary<string, FileModel> durable, List<NameChange> pending, int kept)
     {
-        var relevant = files.Where(kv => fileFilter(Path.GetFileName(kv.Key)) && (kv.Value.Exists || kv.Value.DurableName)).ToList();
+        var entries = new SortedDictionary<string, FileModel>(durable, StringComparer.Ordinal);
+        foreach (var change in pending.Take(kept))
+        {
+            switch (change.Kind)
+            {
+                case Kind.Create:
+                    entries.TryAdd(change.Path, change.Created!);
+                    break;
+                case Kind.Unlink:
+                    entries.Remove(change.Path);
+                    break;
+                case Kind.Rename:
+                    if (entries.Remove(change.Path, out var moved))
+                    {
+                        entries[change.To!] = moved;
+                    }
+
+                    break;
+            }
+        }
+
+        return entries;
+    }
+
+    private static IEnumerable<CrashState> StatesAt(int crashPoint, SortedDictionary<string, FileModel> entries, string namespaceNote, int stride, Func<string, bool> fileFilter, int headerLength)
+    {
+        var relevant = entries.Where(kv => fileFilter(Path.GetFileName(kv.Key))).ToList();
 
         // Baseline: every file as written (the page cache made it whole to disk).
         Dictionary<string, byte[]> Full()
@@ -270,33 +325,21 @@ public sealed class PowerLossRecorder : IDisposable
             var d = new Dictionary<string, byte[]>(StringComparer.Ordinal);
             foreach (var (path, m) in relevant)
             {
-                d[Path.GetFileName(path)] = m.Exists ? m.Current : m.Durable;
+                d[Path.GetFileName(path)] = m.Current;
             }
 
             return d;
         }
 
-        yield return new CrashState(crashPoint, $"crash before op {crashPoint}: all written bytes survived", Full());
+        yield return new CrashState(crashPoint, $"crash before op {crashPoint}{namespaceNote}: all written bytes survived", Full());
         foreach (var (path, m) in relevant)
         {
             string name = Path.GetFileName(path);
-            if (!m.DurableName)
-            {
-                var without = Full();
-                without.Remove(name);
-                yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} (created, directory not fsynced) absent", without);
-            }
-
-            if (!m.Exists)
-            {
-                continue;
-            }
-
             if (!m.Durable.AsSpan().SequenceEqual(m.Current))
             {
-                var durable = Full();
-                durable[name] = m.Durable;
-                yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} exactly as of its last fsync ({m.Durable.Length} B)", durable);
+                var durableFiles = Full();
+                durableFiles[name] = m.Durable;
+                yield return new CrashState(crashPoint, $"crash before op {crashPoint}{namespaceNote}: {name} exactly as of its last fsync ({m.Durable.Length} B)", durableFiles);
             }
 
             long b = m.Base;
@@ -325,7 +368,7 @@ public sealed class PowerLossRecorder : IDisposable
                 // The unsynced bytes survived up to k.
                 var prefix = Full();
                 prefix[name] = m.Current[..(int)k];
-                yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} synced {b} B + {k - b} of {end - b} unsynced B", prefix);
+                yield return new CrashState(crashPoint, $"crash before op {crashPoint}{namespaceNote}: {name} synced {b} B + {k - b} of {end - b} unsynced B", prefix);
             }
 
             foreach (long k in cuts.Append(end))
@@ -340,7 +383,7 @@ public sealed class PowerLossRecorder : IDisposable
                 var bytes = new byte[k];
                 m.Current.AsSpan(0, (int)b).CopyTo(bytes);
                 zeros[name] = bytes;
-                yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} synced {b} B + {k - b} zero B", zeros);
+                yield return new CrashState(crashPoint, $"crash before op {crashPoint}{namespaceNote}: {name} synced {b} B + {k - b} zero B", zeros);
             }
 
             foreach (long k in m.Boundaries)
@@ -352,7 +395,7 @@ public sealed class PowerLossRecorder : IDisposable
                     var bytes = new byte[end];
                     m.Current.AsSpan(0, (int)k).CopyTo(bytes);
                     mixed[name] = bytes;
-                    yield return new CrashState(crashPoint, $"crash before op {crashPoint}: {name} synced {b} B + {k - b} unsynced B + {end - k} zero B", mixed);
+                    yield return new CrashState(crashPoint, $"crash before op {crashPoint}{namespaceNote}: {name} synced {b} B + {k - b} unsynced B + {end - k} zero B", mixed);
                 }
             }
 
@@ -576,6 +619,7 @@ public sealed class PowerLossRecorder : IDisposable
             if (!existed && owner.Inside(full))
             {
                 owner.Add(new Op(Kind.Create, full, 0, null));
+                owner.Created?.Invoke(Path.GetFileName(full));
             }
 
             return handle;
