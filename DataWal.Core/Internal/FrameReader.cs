@@ -233,7 +233,14 @@ internal sealed class FrameReader : IDisposable
 
         if (remaining < header.FrameLength)
         {
-            return Damaged(CorruptionKind.Truncated, tailTolerated);
+            if (!tailTolerated)
+            {
+                // A sealed segment was fsynced whole before the next one was created, so no write was torn here: a
+                // whole header whose length runs past the end is a damaged length field (docs/design.md D16).
+                throw LengthPastEnd(header.FrameLength, remaining);
+            }
+
+            return FrameRead.DamagedTail;
         }
 
         EnsureBuffered(header.FrameLength);
@@ -268,6 +275,9 @@ internal sealed class FrameReader : IDisposable
 
         return FrameRead.DamagedTail;
     }
+
+    private CorruptRecordException LengthPastEnd(int frameLength, long remaining) =>
+        new($"datawal: frame at offset {_offset} of non-tail segment {_segment} ({SegmentPath}) claims {frameLength} bytes but only {remaining} remain: a damaged length field or a cut sealed segment, not a torn write", _segment, (ulong)_offset, CorruptionKind.Structural, null);
 
     private CorruptRecordException Structural(InvalidFrameException e) =>
         new($"datawal: structural decode error at offset {_offset} of segment {_segment} ({SegmentPath}): {e.Message}", _segment, (ulong)_offset, CorruptionKind.Structural, e);

@@ -173,9 +173,16 @@ public class DamageTests
                 continue;
             }
 
-            string message = $"datawal: truncated record at offset {torn} of non-tail segment {segment} ({Seg(dir.Path, segment)}); refusing to silently drop data";
+            // A cut inside a header is truncation; a whole header whose length runs past the cut is reported as what it
+            // may also be in a sealed segment, a damaged length field (docs/design.md D16).
+            long left = cut - torn;
+            uint claimed = _records.First(r => r.Segment == segment && r.Offset == (ulong)torn).Length;
+            var kind = left < WireFormat.HeaderLength ? CorruptionKind.Truncated : CorruptionKind.Structural;
+            string message = kind == CorruptionKind.Truncated
+                ? $"datawal: truncated record at offset {torn} of non-tail segment {segment} ({Seg(dir.Path, segment)}); refusing to silently drop data"
+                : $"datawal: frame at offset {torn} of non-tail segment {segment} ({Seg(dir.Path, segment)}) claims {claimed} bytes but only {left} remain: a damaged length field or a cut sealed segment, not a torn write";
             Assert.That(read.Error, Is.Not.Null, at);
-            Assert.That((read.Error!.Segment, read.Error.Offset, read.Error.Kind), Is.EqualTo((segment, (ulong)torn, CorruptionKind.Truncated)), at);
+            Assert.That((read.Error!.Segment, read.Error.Offset, read.Error.Kind), Is.EqualTo((segment, (ulong)torn, kind)), at);
             Assert.That(read.Error.Message, Is.EqualTo(message), at);
             Assert.That(read.Records, Is.EqualTo(before), at);
             Assert.That(open, Is.InstanceOf<CorruptRecordException>(), at);
@@ -403,7 +410,7 @@ public class DamageTests
         before = GC.GetAllocatedBytesForCurrentThread();
         read = ReadUntilCorrupt(dir.Path);
         allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.That((read.Error?.Segment, read.Error?.Offset, read.Error?.Kind), Is.EqualTo(((uint?)1, (ulong?)0, (CorruptionKind?)CorruptionKind.Truncated)));
+        Assert.That((read.Error?.Segment, read.Error?.Offset, read.Error?.Kind), Is.EqualTo(((uint?)1, (ulong?)0, (CorruptionKind?)CorruptionKind.Structural)), "a length past the end of a sealed segment");
         Assert.That(allocated, Is.LessThan(1024 * 1024));
 
         // A writer open cuts it, with a small read buffer.
