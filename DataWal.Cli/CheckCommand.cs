@@ -15,25 +15,27 @@ internal static class CheckCommand
     public static Command Create(App app)
     {
         var store = CommonOptions.Store();
-        var command = new Command("check", "Read every live key's value back and verify it (KV-level check, read-only).") { store };
+        var salvage = Salvage.Option();
+        var command = new Command("check", "Read every live key's value back and verify it (KV-level check, read-only).") { store, salvage };
         app.Bind(
             command,
-            (parse, context) => Run(context, parse.GetValue(store)!),
+            (parse, context) => Run(context, parse.GetValue(store)!, Salvage.Mode(parse.GetValue(salvage))),
             "datawal check ./store",
+            "datawal check ./store --salvage",
             "datawal --json check ./store");
         return command;
     }
 
-    public static int Run(CliContext context, string store)
+    public static int Run(CliContext context, string store, ReadMode mode = ReadMode.Strict)
     {
         Kv.KvStore kv;
         try
         {
-            kv = Store.OpenKv(context, store);
+            kv = Store.OpenKv(context, store, mode);
         }
         catch (CorruptRecordException e)
         {
-            throw new CliException($"open store {store}: {e.Message}", ExitCodes.Corrupt, e);
+            throw new CliException($"open store {store}: {e.Message}", ExitCodes.Corrupt, e, Salvage.ReadHint(store, e));
         }
 
         using (kv)
@@ -52,6 +54,11 @@ internal static class CheckCommand
                     {
                         progress.Dispose();
                         context.ErrorLine($"datawal: check: get failed: {e.Message}");
+                        if (e is CorruptRecordException corrupt)
+                        {
+                            Salvage.Hint(context, Salvage.ReadHint(store, corrupt));
+                        }
+
                         return ExitCodes.Corrupt;
                     }
 
@@ -83,7 +90,7 @@ internal static class CheckCommand
                 context.Field("unsupported_versions:", report.UnsupportedVersions, LabelWidth);
             }
 
-            return report.TailTruncated > 0 || report.MidStreamErrors > 0 ? ExitCodes.Recoverable : ExitCodes.Ok;
+            return Salvage.Finish(context, "check", report.SkippedRanges, report.TailTruncated > 0 || report.MidStreamErrors > 0 ? ExitCodes.Recoverable : ExitCodes.Ok);
         }
     }
 }

@@ -126,11 +126,15 @@ internal sealed class ProgressLine : IDisposable
 /// <summary>An error the command reports as <c>datawal: error: &lt;message&gt;</c> with the given exit code.</summary>
 internal sealed class CliException : Exception
 {
-    public CliException(string message, int exitCode = ExitCodes.Error, Exception? inner = null)
+    public CliException(string message, int exitCode = ExitCodes.Error, Exception? inner = null, string? hint = null)
         : base(message, inner)
     {
         ExitCode = exitCode;
+        Hint = hint;
     }
 
     public int ExitCode { get; }
+
+    /// <summary>A <c>datawal: hint: …</c> line printed after the error (not under <c>--json</c>), or null.</summary>
+    public string? Hint { get; }
 }

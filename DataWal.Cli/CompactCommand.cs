@@ -68,7 +68,17 @@ internal static class CompactCommand
             throw new CliException($"compact to {target}: it is a file, not a directory");
         }
 
-        using var kv = Store.OpenKv(context, store);
+        KvStore opened;
+        try
+        {
+            opened = Store.OpenKv(context, store);
+        }
+        catch (CorruptRecordException e)
+        {
+            throw new CliException(e.Message, ExitCodes.Corrupt, e, Salvage.CompactHint(store, target, e));
+        }
+
+        using var kv = opened;
         Kv.CompactionStats stats;
         using (var progress = context.Progress())
         {
@@ -77,9 +87,9 @@ internal static class CompactCommand
             {
                 stats = kv.CompactTo(target);
             }
-            catch (DataWal.Core.CorruptRecordException e)
+            catch (CorruptRecordException e)
             {
-                throw new CliException($"compact to {target}: {e.Message}", ExitCodes.Corrupt, e);
+                throw new CliException($"compact to {target}: {e.Message}", ExitCodes.Corrupt, e, Salvage.CompactHint(store, target, e));
             }
             catch (Exception e) when (e is not CliException)
             {
@@ -131,7 +141,7 @@ internal static class CompactCommand
         }
         catch (CorruptRecordException e)
         {
-            throw new CliException($"open store {store}: {e.Message}", ExitCodes.Corrupt, e);
+            throw new CliException($"open store {store}: {e.Message}", ExitCodes.Corrupt, e, Salvage.WriterHint(store, e));
         }
 
         using (kv)
@@ -159,7 +169,7 @@ internal static class CompactCommand
                 }
                 catch (CorruptRecordException e)
                 {
-                    throw new CliException($"compact {store} in place: {e.Message} (nothing was changed)", ExitCodes.Corrupt, e);
+                    throw new CliException($"compact {store} in place: {e.Message} (nothing was changed)", ExitCodes.Corrupt, e, Salvage.WriterHint(store, e));
                 }
                 catch (DataWalException e)
                 {

@@ -15,26 +15,35 @@ internal static class DumpCommand
         var limit = CommonOptions.Limit("frames");
         var bytes = CommonOptions.Bytes();
         var noTruncate = CommonOptions.NoTruncate();
+        var salvage = Salvage.Option();
         var command = new Command("dump", "Print frame headers (segment, offset, length, type, txid, key, sizes), never payloads (read-only).")
         {
-            store, limit, bytes, noTruncate,
+            store, limit, bytes, noTruncate, salvage,
         };
         app.Bind(
             command,
-            (parse, context) => Run(context, parse.GetValue(store)!, parse.GetValue(limit), CommonOptions.Mode(parse.GetValue(bytes)), CommonOptions.Truncation(parse.GetValue(noTruncate))),
+            (parse, context) => Run(
+                context,
+                parse.GetValue(store)!,
+                parse.GetValue(limit),
+                CommonOptions.Mode(parse.GetValue(bytes)),
+                CommonOptions.Truncation(parse.GetValue(noTruncate)),
+                Salvage.Mode(parse.GetValue(salvage))),
             "datawal dump ./store",
+            "datawal dump ./store --salvage",
             "datawal dump ./store --limit 5 --bytes hex",
             "datawal --json dump ./store");
         return command;
     }
 
-    public static int Run(CliContext context, string store, ulong? limit, BytesMode mode, int? truncate)
+    public static int Run(CliContext context, string store, ulong? limit, BytesMode mode, int? truncate, ReadMode readMode = ReadMode.Strict)
     {
-        var reader = Store.OpenReader(context, store);
+        var reader = Store.OpenReader(context, store, readMode);
+        var records = reader.ScanIter();
         ulong emitted = 0;
         try
         {
-            foreach (var record in reader.ScanIter())
+            foreach (var record in records)
             {
                 if (limit is ulong max && emitted >= max)
                 {
@@ -49,9 +58,11 @@ internal static class DumpCommand
         {
             context.Out.Flush();
             context.ErrorLine($"datawal: dump: mid-stream error: {e.Message}");
+            Salvage.Hint(context, Salvage.ReadHint(store, e));
             return ExitCodes.Corrupt;
         }
 
-        return ExitCodes.Ok;
+        // A damaged tail still exits 0 (upstream); ranges skipped by --salvage exit 2.
+        return Salvage.Finish(context, "dump", records.RecoveryReport.SkippedRanges, ExitCodes.Ok);
     }
 }

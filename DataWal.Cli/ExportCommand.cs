@@ -1,4 +1,5 @@
 using System.CommandLine;
+using DataWal.Core;
 using SafeAtomic;
 
 namespace DataWal.Cli;
@@ -16,16 +17,18 @@ internal static class ExportCommand
     {
         var store = CommonOptions.Store();
         var outfile = new Argument<string>("outfile") { Description = "The JSONL file to create (must not exist; missing parent directories are created)." };
-        var command = new Command("export", "Write the live keys and values as JSON lines to a new file (the store is not touched).") { store, outfile };
+        var salvage = Salvage.Option();
+        var command = new Command("export", "Write the live keys and values as JSON lines to a new file (the store is not touched).") { store, outfile, salvage };
         app.Bind(
             command,
-            (parse, context) => Run(context, parse.GetValue(store)!, parse.GetValue(outfile)!),
+            (parse, context) => Run(context, parse.GetValue(store)!, parse.GetValue(outfile)!, Salvage.Mode(parse.GetValue(salvage))),
             "datawal export ./store ./store.jsonl",
+            "datawal export ./store ./intact.jsonl --salvage",
             "datawal --json export ./store /backups/store-2026-01-01.jsonl");
         return command;
     }
 
-    public static int Run(CliContext context, string store, string outfile)
+    public static int Run(CliContext context, string store, string outfile, ReadMode mode = ReadMode.Strict)
     {
         if (Path.Exists(outfile))
         {
@@ -33,7 +36,17 @@ internal static class ExportCommand
             return ExitCodes.Error;
         }
 
-        using var kv = Store.OpenKv(context, store);
+        Kv.KvStore opened;
+        try
+        {
+            opened = Store.OpenKv(context, store, mode);
+        }
+        catch (CorruptRecordException e)
+        {
+            throw new CliException(e.Message, ExitCodes.Corrupt, e, Salvage.ReadHint(store, e));
+        }
+
+        using var kv = opened;
         long records = kv.Count;
         string target = Path.GetFullPath(outfile);
         string directory = Path.GetDirectoryName(target)!;
@@ -55,9 +68,9 @@ internal static class ExportCommand
                 context.ErrorLine($"datawal: export: refuses to overwrite existing file: {outfile}");
                 return ExitCodes.Error;
             }
-            catch (DataWal.Core.CorruptRecordException e)
+            catch (CorruptRecordException e)
             {
-                throw new CliException($"export jsonl to {outfile}: {e.Message}", ExitCodes.Corrupt, e);
+                throw new CliException($"export jsonl to {outfile}: {e.Message}", ExitCodes.Corrupt, e, Salvage.ReadHint(store, e));
             }
             catch (Exception e) when (e is not CliException)
             {
@@ -83,7 +96,7 @@ internal static class ExportCommand
             context.Field("bytes_written:", bytes, LabelWidth);
         }
 
-        return ExitCodes.Ok;
+        return Salvage.Finish(context, "export", kv.RecoveryReport.SkippedRanges, ExitCodes.Ok);
     }
 
     private static void TryDelete(string path)

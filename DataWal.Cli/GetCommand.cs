@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text;
+using DataWal.Core;
 
 namespace DataWal.Cli;
 
@@ -17,9 +18,10 @@ internal static class GetCommand
         var keyHex = new Option<string>("--key-hex") { Description = "The key as hex (even length, any case, no 0x).", HelpName = "KEY_HEX" };
         var bytes = CommonOptions.Bytes();
         var noTruncate = CommonOptions.NoTruncate();
+        var salvage = Salvage.Option();
         var command = new Command("get", "Print the value of one key (read-only). Exit 2 when the key is not live.")
         {
-            store, key, keyBase64, keyHex, bytes, noTruncate,
+            store, key, keyBase64, keyHex, bytes, noTruncate, salvage,
         };
         Option<string>[] keyOptions = [key, keyBase64, keyHex];
         command.Validators.Add(result =>
@@ -35,18 +37,44 @@ internal static class GetCommand
             (parse, context) =>
             {
                 byte[] k = DecodeKey(parse.GetValue(key), parse.GetValue(keyBase64), parse.GetValue(keyHex));
-                return Run(context, parse.GetValue(store)!, k, CommonOptions.Mode(parse.GetValue(bytes)), CommonOptions.Truncation(parse.GetValue(noTruncate)));
+                return Run(
+                    context,
+                    parse.GetValue(store)!,
+                    k,
+                    CommonOptions.Mode(parse.GetValue(bytes)),
+                    CommonOptions.Truncation(parse.GetValue(noTruncate)),
+                    Salvage.Mode(parse.GetValue(salvage)));
             },
             "datawal get ./store --key user:1",
+            "datawal get ./store --key user:1 --salvage",
             "datawal get ./store --key-hex deadbeef --bytes hex",
             "datawal --json get ./store --key-base64 dXNlcjox");
         return command;
     }
 
-    public static int Run(CliContext context, string store, byte[] key, BytesMode mode, int? truncate)
+    public static int Run(CliContext context, string store, byte[] key, BytesMode mode, int? truncate, ReadMode readMode = ReadMode.Strict)
     {
-        using var kv = Store.OpenKv(context, store);
-        byte[]? value = kv.Get(key);
+        using var kv = Open(store, () => Store.OpenKv(context, store, readMode));
+        int code = Lookup(context, store, kv, key, mode, truncate);
+        return Salvage.Finish(context, "get", kv.RecoveryReport.SkippedRanges, code);
+    }
+
+    /// <summary>Runs <paramref name="open"/>; corruption becomes exit 3 with the salvage hint.</summary>
+    private static T Open<T>(string store, Func<T> open)
+    {
+        try
+        {
+            return open();
+        }
+        catch (CorruptRecordException e)
+        {
+            throw new CliException(e.Message, ExitCodes.Corrupt, e, Salvage.ReadHint(store, e));
+        }
+    }
+
+    private static int Lookup(CliContext context, string store, Kv.KvStore kv, byte[] key, BytesMode mode, int? truncate)
+    {
+        byte[]? value = Open(store, () => kv.Get(key));
         if (value is null)
         {
             if (context.Json)

@@ -103,10 +103,10 @@ internal static class JsonLines
         w.WriteBoolean("compaction_worthwhile", usage.CompactionWorthwhile);
     });
 
-    public static string Verify(long framesChecked, RecoveryReport r, uint lastSegment, ulong lastOffset) => Write("verify", w =>
+    public static string Verify(long framesChecked, int crcFailures, RecoveryReport r, uint lastSegment, ulong lastOffset) => Write("verify", w =>
     {
         w.WriteNumber("frames_checked", framesChecked);
-        w.WriteNumber("crc_failures", 0);
+        w.WriteNumber("crc_failures", crcFailures);
         w.WriteNumber("tail_truncated", r.TailTruncated);
         w.WriteNumber("tail_bytes_discarded", r.TailBytesDiscarded);
         w.WriteNumber("last_segment", lastSegment);
@@ -173,6 +173,53 @@ internal static class JsonLines
             w.WriteNull("first_segment");
         }
     });
+
+    /// <summary>The extra line of a read-only command run with <c>--salvage</c> that skipped ranges.</summary>
+    public static string Skipped(IReadOnlyList<SkippedRange> ranges) => Write("skipped", w => SkippedRanges(w, ranges));
+
+    /// <summary><c>salvage STORE OUT</c>: what was written to OUT, what the salvage pass read, and every skipped range.</summary>
+    public static string Salvage(string store, string outDirectory, SalvageSummary s) => Write("salvage", w =>
+    {
+        w.WriteString("store", store);
+        w.WriteString("out", outDirectory);
+        w.WriteString("mode", s.Kv ? "kv" : "log");
+        w.WriteNumber("records_written", s.RecordsWritten);
+        if (s.Kv)
+        {
+            w.WriteNumber("live_keys", s.RecordsWritten);
+            w.WriteNull("records_renumbered");
+        }
+        else
+        {
+            w.WriteNull("live_keys");
+            w.WriteNumber("records_renumbered", s.RecordsRenumbered);
+        }
+
+        w.WriteNumber("bytes_written", s.BytesWritten);
+        w.WriteNumber("segments_written", s.SegmentsWritten);
+        w.WriteNumber("last_txid", s.LastTxId);
+        w.WriteNumber("files_scanned", s.Report.FilesScanned);
+        w.WriteNumber("records_read", s.Report.RecordsReplayed);
+        w.WriteNumber("tail_truncated", s.Report.TailTruncated);
+        w.WriteNumber("tail_bytes_discarded", s.Report.TailBytesDiscarded);
+        SkippedRanges(w, s.Report.SkippedRanges);
+    });
+
+    private static void SkippedRanges(Utf8JsonWriter w, IReadOnlyList<SkippedRange> ranges)
+    {
+        w.WriteStartArray("skipped_ranges");
+        foreach (var range in ranges)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("segment", range.Segment);
+            w.WriteNumber("offset", range.Offset);
+            w.WriteNumber("length", range.Length);
+            w.WriteString("reason", Cli.Salvage.ReasonName(range.Reason));
+            w.WriteEndObject();
+        }
+
+        w.WriteEndArray();
+    }
 
     /// <summary>Wall time in milliseconds, one decimal.</summary>
     public static double Milliseconds(TimeSpan elapsed) => Math.Round(elapsed.TotalMilliseconds, 1);

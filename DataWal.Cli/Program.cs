@@ -186,11 +186,18 @@ internal sealed class App
             catch (CliException e)
             {
                 context.ErrorLine($"datawal: error: {e.Message}");
+                if (e.Hint is { } hint)
+                {
+                    Salvage.Hint(context, hint);
+                }
+
                 return e.ExitCode;
             }
             catch (CorruptRecordException e)
             {
+                // Commands wrap corruption with their own hint; this is the fallback for any that does not.
                 context.ErrorLine($"datawal: error: {e.Message}");
+                Salvage.Hint(context, Salvage.ReadHint("STORE", e));
                 return ExitCodes.Corrupt;
             }
 #pragma warning disable CA1031 // A command's last resort: any other failure is a message and exit code 1, as upstream's CLI does.
@@ -213,7 +220,8 @@ internal sealed class App
             "datawal: inspect, verify, export and compact DataWal stores (crash-safe append-only logs and key/value stores).\n" +
             "Inspection is read-only for real: it takes no lock, works beside a live writer, and never creates or changes a file.\n" +
             "Only compact --in-place and truncate change a store: they take its writer lock and refuse while another process writes.\n" +
-            "Exit codes: 0 ok, 1 usage or environment error, 2 damaged tail on the last segment or get miss, 3 corruption.");
+            "A damaged store: the read-only commands take --salvage to read past the damage, and salvage copies what is intact into a new store.\n" +
+            "Exit codes: 0 ok, 1 usage or environment error, 2 damaged tail on the last segment, get miss, or ranges skipped by --salvage/salvage, 3 corruption.");
         root.Options.Add(Json);
         root.Subcommands.Add(ScanCommand.Create(this));
         root.Subcommands.Add(GetCommand.Create(this));
@@ -224,6 +232,7 @@ internal sealed class App
         root.Subcommands.Add(ExportCommand.Create(this));
         root.Subcommands.Add(CompactCommand.Create(this));
         root.Subcommands.Add(TruncateCommand.Create(this));
+        root.Subcommands.Add(SalvageCommand.Create(this));
         root.Subcommands.Add(DemoCommand.Create(this));
         root.Subcommands.Add(DoctorCommand.Create(this));
         _examples[root] =
@@ -232,6 +241,7 @@ internal sealed class App
             "datawal scan ./store --limit 20",
             "datawal --json report ./store",
             "datawal get ./store --key user:1",
+            "datawal salvage ./store ./store.salvaged",
             "datawal doctor /var/lib/myapp",
         ];
 

@@ -24,11 +24,13 @@ internal static class ReportCommand
                 "build the key/value view (still read-only); the numbers are approximate while a writer is running.",
             Arity = ArgumentArity.Zero,
         };
-        var command = new Command("report", "Print the recovery report: segments read, records, damaged tail, last txid (read-only).") { store, space };
+        var salvage = Salvage.Option();
+        var command = new Command("report", "Print the recovery report: segments read, records, damaged tail, last txid (read-only).") { store, space, salvage };
         app.Bind(
             command,
-            (parse, context) => Run(context, parse.GetValue(store)!, parse.GetValue(space)),
+            (parse, context) => Run(context, parse.GetValue(store)!, parse.GetValue(space), Salvage.Mode(parse.GetValue(salvage))),
             "datawal report ./store",
+            "datawal report ./store --salvage",
             "datawal --json report ./store",
             "datawal report ./store --space");
         return command;
@@ -36,9 +38,9 @@ internal static class ReportCommand
 
     public static int Run(CliContext context, string store) => Run(context, store, space: false);
 
-    public static int Run(CliContext context, string store, bool space)
+    public static int Run(CliContext context, string store, bool space, ReadMode mode = ReadMode.Strict)
     {
-        var reader = Store.OpenReader(context, store);
+        var reader = Store.OpenReader(context, store, mode);
         var records = reader.ScanIter();
         long keyed = 0;
         try
@@ -53,11 +55,11 @@ internal static class ReportCommand
         }
         catch (CorruptRecordException e)
         {
-            throw new CliException($"recovery report {store}: {e.Message}", ExitCodes.Corrupt, e);
+            throw new CliException($"recovery report {store}: {e.Message}", ExitCodes.Corrupt, e, Salvage.ReadHint(store, e));
         }
 
         var report = records.RecoveryReport;
-        var usage = space ? SpaceUsage.Measure(reader, keyed > 0) : null;
+        var usage = space ? SpaceUsage.Measure(reader, keyed > 0, mode) : null;
         if (context.Json)
         {
             context.Line(usage is null ? JsonLines.Report(report) : JsonLines.Report(report, usage));
@@ -78,7 +80,7 @@ internal static class ReportCommand
             }
         }
 
-        return report.TailTruncated > 0 ? ExitCodes.Recoverable : ExitCodes.Ok;
+        return Salvage.Finish(context, "report", report.SkippedRanges, report.TailTruncated > 0 ? ExitCodes.Recoverable : ExitCodes.Ok);
     }
 
     private static void PrintSpace(CliContext context, string store, SpaceUsage usage)
@@ -118,7 +120,7 @@ internal sealed record SpaceUsage(IReadOnlyList<(uint Id, long Bytes)> Segments,
     /// Put or Delete record: without one it is a plain record log, which a key/value compaction does not apply to
     /// (it would drop every Raw record), so the KV fields are left out rather than calling the whole log dead.
     /// </summary>
-    public static SpaceUsage Measure(RecordLogReader reader, bool hasKeyedRecords)
+    public static SpaceUsage Measure(RecordLogReader reader, bool hasKeyedRecords, ReadMode mode = ReadMode.Strict)
     {
         Store.SegmentBytes(reader, out long[] sizes);
         var segments = reader.Segments.Select((id, i) => (id, sizes[i])).ToList();
@@ -126,7 +128,7 @@ internal sealed record SpaceUsage(IReadOnlyList<(uint Id, long Bytes)> Segments,
         KvSpace? kv = null;
         if (hasKeyedRecords)
         {
-            using var store = KvStore.OpenReadOnly(reader.Directory);
+            using var store = KvStore.OpenReadOnly(reader.Directory, mode);
             long live = store.LiveBytes;
             long dead = Math.Max(0, total - live);
             kv = new KvSpace(store.Count, live, dead, total > 0 ? (double)dead / total : 0);

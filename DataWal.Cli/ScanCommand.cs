@@ -63,9 +63,10 @@ internal static class ScanCommand
             HelpName = "MS",
             CustomParser = PollInterval,
         };
+        var salvage = Salvage.Option();
         var command = new Command("scan", "Print every valid record in log order (read-only); --follow keeps printing new ones.")
         {
-            store, limit, fromSegment, fromOffset, bytes, noTruncate, follow, from, durableOnly, pollInterval,
+            store, limit, fromSegment, fromOffset, bytes, noTruncate, follow, from, durableOnly, pollInterval, salvage,
         };
         command.Validators.Add(result =>
         {
@@ -88,6 +89,10 @@ internal static class ScanCommand
             {
                 result.AddError("--from now cannot be used with --from-segment (both choose where to start)");
             }
+            else if (result.GetValue(salvage))
+            {
+                result.AddError("--salvage cannot be used with --follow: a follower stays strict (scan --salvage reads past damage once)");
+            }
         });
         app.Bind(
             command,
@@ -98,7 +103,7 @@ internal static class ScanCommand
                 var truncate = CommonOptions.Truncation(parse.GetValue(noTruncate));
                 if (!parse.GetValue(follow))
                 {
-                    return Run(context, parse.GetValue(store)!, parse.GetValue(limit), start, mode, truncate);
+                    return Run(context, parse.GetValue(store)!, parse.GetValue(limit), start, mode, truncate, Salvage.Mode(parse.GetValue(salvage)));
                 }
 
                 var options = new FollowOptions
@@ -113,14 +118,15 @@ internal static class ScanCommand
             "datawal scan ./store --limit 10 --bytes hex",
             "datawal scan ./store --from-segment 3 --from-offset 4096",
             "datawal --json scan ./store | jq -r .payload_base64",
+            "datawal scan ./store --salvage",
             "datawal scan ./store --follow",
             "datawal --json scan ./store --follow --from now");
         return command;
     }
 
-    public static int Run(CliContext context, string store, ulong? limit, StartFilter start, BytesMode mode, int? truncate)
+    public static int Run(CliContext context, string store, ulong? limit, StartFilter start, BytesMode mode, int? truncate, ReadMode readMode = ReadMode.Strict)
     {
-        var reader = Store.OpenReader(context, store);
+        var reader = Store.OpenReader(context, store, readMode);
         var records = reader.ScanIter();
         ulong emitted = 0;
         try
@@ -139,21 +145,22 @@ internal static class ScanCommand
         }
         catch (CorruptRecordException e)
         {
-            return MidStreamError(context, e);
+            return MidStreamError(context, store, e);
         }
 
         var report = records.RecoveryReport;
-        if (report.TailTruncated == 0)
+        int code = ExitCodes.Ok;
+        if (report.TailTruncated > 0)
         {
-            return ExitCodes.Ok;
+            // Exit 2 always says why (stderr, so scripts reading stdout see only records).
+            context.Out.Flush();
+            context.ErrorLine(
+                $"datawal: scan: damaged tail on the last segment {reader.Segments[^1]:D8}.dwal: {report.TailBytesDiscarded} bytes " +
+                "after the last valid record were not read (a write in progress, or a crash before an fsync; a writer open cuts them)");
+            code = ExitCodes.Recoverable;
         }
 
-        // Exit 2 always says why (stderr, so scripts reading stdout see only records).
-        context.Out.Flush();
-        context.ErrorLine(
-            $"datawal: scan: damaged tail on the last segment {reader.Segments[^1]:D8}.dwal: {report.TailBytesDiscarded} bytes " +
-            "after the last valid record were not read (a write in progress, or a crash before an fsync; a writer open cuts them)");
-        return ExitCodes.Recoverable;
+        return Salvage.Finish(context, "scan", report.SkippedRanges, code);
     }
 
     /// <summary>
@@ -179,7 +186,7 @@ internal static class ScanCommand
         }
         catch (CorruptRecordException e)
         {
-            return MidStreamError(context, e);
+            return MidStreamError(context, store, e, follow: true);
         }
         catch (DataWalException e)
         {
@@ -233,10 +240,11 @@ internal static class ScanCommand
     private static void Print(CliContext context, Record record, BytesMode mode, int? truncate) =>
         context.Line(context.Json ? JsonLines.Record(record) : HumanFormat.ScanLine(record, mode, truncate));
 
-    private static int MidStreamError(CliContext context, CorruptRecordException e)
+    private static int MidStreamError(CliContext context, string store, CorruptRecordException e, bool follow = false)
     {
         context.Out.Flush();
         context.ErrorLine($"datawal: scan: mid-stream error: {e.Message}");
+        Salvage.Hint(context, Salvage.ReadHint(store, e, follow));
         return ExitCodes.Corrupt;
     }
 

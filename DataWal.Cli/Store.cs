@@ -26,10 +26,10 @@ internal static class Store
         throw new CliException($"store directory not found: {path} (nothing was created)");
     }
 
-    public static RecordLogReader OpenReader(CliContext context, string path)
+    public static RecordLogReader OpenReader(CliContext context, string path, ReadMode mode = ReadMode.Strict)
     {
         RequireDirectory(path);
-        var reader = RecordLogReader.Open(path);
+        var reader = RecordLogReader.Open(path, mode);
         if (reader.Segments.Count == 0)
         {
             NoteEmpty(context, path);
@@ -38,10 +38,10 @@ internal static class Store
         return reader;
     }
 
-    public static KvStore OpenKv(CliContext context, string path)
+    public static KvStore OpenKv(CliContext context, string path, ReadMode mode = ReadMode.Strict)
     {
         RequireDirectory(path);
-        var store = KvStore.OpenReadOnly(path);
+        var store = KvStore.OpenReadOnly(path, mode);
         if (store.RecoveryReport.FilesScanned == 0)
         {
             NoteEmpty(context, path);

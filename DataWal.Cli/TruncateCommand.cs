@@ -90,7 +90,7 @@ internal static class TruncateCommand
         }
         catch (CorruptRecordException e)
         {
-            throw new CliException($"open record log {path}: {e.Message}", ExitCodes.Corrupt, e);
+            throw new CliException($"open record log {path}: {e.Message}", ExitCodes.Corrupt, e, Salvage.WriterHint(path, e));
         }
 
         using (log)

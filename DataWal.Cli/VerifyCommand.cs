@@ -13,18 +13,20 @@ internal static class VerifyCommand
     public static Command Create(App app)
     {
         var store = CommonOptions.Store();
-        var command = new Command("verify", "Check every frame's structure and CRC-32C; print a summary (read-only).") { store };
+        var salvage = Salvage.Option();
+        var command = new Command("verify", "Check every frame's structure and CRC-32C; print a summary (read-only).") { store, salvage };
         app.Bind(
             command,
-            (parse, context) => Run(context, parse.GetValue(store)!),
+            (parse, context) => Run(context, parse.GetValue(store)!, Salvage.Mode(parse.GetValue(salvage))),
             "datawal verify ./store",
+            "datawal verify ./store --salvage",
             "datawal --json verify ./store");
         return command;
     }
 
-    public static int Run(CliContext context, string store)
+    public static int Run(CliContext context, string store, ReadMode mode = ReadMode.Strict)
     {
-        var reader = Store.OpenReader(context, store);
+        var reader = Store.OpenReader(context, store, mode);
         var records = reader.ScanIter();
         long total = Store.SegmentBytes(reader, out long[] sizes);
         var before = new Dictionary<uint, long>();
@@ -58,28 +60,31 @@ internal static class VerifyCommand
             {
                 progress.Dispose();
                 context.ErrorLine($"datawal: verify: CRC / decode failure: {e.Message}");
+                Salvage.Hint(context, Salvage.ReadHint(store, e));
                 return ExitCodes.Corrupt;
             }
         }
 
         var report = records.RecoveryReport;
+        // Strict mode reaches this point only without a failure; with --salvage each skipped range is one.
+        int failures = report.SkippedRanges.Count;
         if (context.Json)
         {
-            context.Line(JsonLines.Verify(frames, report, lastSegment, lastOffset));
+            context.Line(JsonLines.Verify(frames, failures, report, lastSegment, lastOffset));
         }
         else
         {
             const int width = ReportCommand.LabelWidth;
             context.Field("schema:", JsonLines.Schema, width);
             context.Field("frames_checked:", frames, width);
-            context.Field("crc_failures:", 0, width);
+            context.Field("crc_failures:", failures, width);
             context.Field("tail_truncated:", report.TailTruncated, width);
             context.Field("tail_bytes_discarded:", report.TailBytesDiscarded, width);
             context.Field("last_segment:", lastSegment, width);
             context.Field("last_offset:", lastOffset, width);
         }
 
-        return report.TailTruncated > 0 ? ExitCodes.Recoverable : ExitCodes.Ok;
+        return Salvage.Finish(context, "verify", report.SkippedRanges, report.TailTruncated > 0 ? ExitCodes.Recoverable : ExitCodes.Ok);
     }
 
     internal static string Percent(long done, long total) =>

@@ -103,7 +103,9 @@ public class CorpusExitCodeTests
         Assert.That(r.Code, Is.EqualTo(3));
         Assert.That(r.Out, Is.EqualTo("seg=00000001 off=         0 len=      32 type=RAW txid=         1 key=\"\" payload=good\n"));
         Assert.That(r.Err, Is.EqualTo(
-            $"datawal: scan: mid-stream error: datawal: CRC mismatch at offset 0 of non-tail segment 2 ({Path.Combine(store, "00000002.dwal")})\n"));
+            $"datawal: scan: mid-stream error: datawal: CRC mismatch at offset 0 of non-tail segment 2 ({Path.Combine(store, "00000002.dwal")})\n" +
+            "datawal: hint: the damage is in segment 2 (00000002.dwal) at offset 0; to read past it, run the same command with --salvage " +
+            $"(read-only; it lists what it skips), or copy what is intact into a new store: datawal salvage {store} OUT\n"));
 
         var json = Cli.Run("--json", "scan", store);
         Assert.That(json.Code, Is.EqualTo(3));

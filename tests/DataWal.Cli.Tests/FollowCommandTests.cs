@@ -205,7 +205,9 @@ public partial class FollowCommandTests
         Assert.That(follow.WaitForExit(), Is.EqualTo(3), follow.ToString());
         Assert.That(follow.Out.Text, Is.EqualTo("seg=00000001 off=         0 len=      32 type=RAW txid=         1 key=\"\" payload=good\n"));
         Assert.That(follow.Err.Text, Does.StartWith("datawal: scan: mid-stream error: ").And.Contain("non-tail segment 2"));
-        Assert.That(follow.Err.Text.TrimEnd('\n').Split('\n'), Has.Length.EqualTo(1), "one line of error");
+        var err = follow.Err.Text.TrimEnd('\n').Split('\n');
+        Assert.That(err, Has.Length.EqualTo(2), "one line of error, then the hint");
+        Assert.That(err[1], Does.StartWith("datawal: hint: the damage is in segment 2 ").And.Contain($"datawal scan {store} --salvage (a follower stays strict)"));
     }
 
     [Test]

@@ -36,7 +36,9 @@ public class ProcessTests
         foreach (var r in new[] { scan, check })
         {
             Assert.That(r.Err, Does.Not.Contain("   at ").And.Not.Contain("Unhandled").And.Not.Contain("Exception"));
-            Assert.That(r.Err.Trim().Split('\n'), Has.Length.EqualTo(1), "one line of error");
+            var err = r.Err.Trim().Split('\n');
+            Assert.That(err, Has.Length.EqualTo(2), "one line of error, then the salvage hint");
+            Assert.That(err[1], Does.StartWith("datawal: hint: the damage is in segment "));
         }
     }
 

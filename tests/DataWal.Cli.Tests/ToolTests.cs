@@ -22,7 +22,7 @@ public class ToolTests
     {
         var r = Cli.Run("--help");
         Assert.That(r.Code, Is.Zero);
-        foreach (var command in new[] { "scan", "get", "report", "verify", "dump", "check", "export", "compact", "truncate", "demo", "doctor" })
+        foreach (var command in new[] { "scan", "get", "report", "verify", "dump", "check", "export", "compact", "truncate", "salvage", "demo", "doctor" })
         {
             Assert.That(r.Out, Does.Contain("  " + command + " "), command);
         }
@@ -40,6 +40,7 @@ public class ToolTests
     [TestCase("export")]
     [TestCase("compact")]
     [TestCase("truncate")]
+    [TestCase("salvage")]
     [TestCase("demo")]
     [TestCase("doctor")]
     public void Every_command_has_help_with_examples(string command)
