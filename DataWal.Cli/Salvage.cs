@@ -83,7 +83,7 @@ internal static class Salvage
 
     /// <summary>The hint after a read-only command's corruption error: <c>--salvage</c> and <c>datawal salvage</c>.</summary>
     public static string ReadHint(string store, CorruptRecordException e, bool follow = false) =>
-        $"datawal: hint: {Where(e)}; to read past it, run {(follow ? $"datawal scan {store} --salvage (a follower stays strict)" : "the same command with --salvage")} " +
+        $"datawal: hint: {Where(e)}; to read past it, run {(follow ? $"datawal scan {store} --follow --salvage" : "the same command with --salvage")} " +
         $"(read-only; it lists what it skips), or copy what is intact into a new store: datawal salvage {store} OUT";
 
     /// <summary>The hint after <c>compact STORE TARGET</c>'s corruption error: <c>datawal salvage --kv</c> is the compaction that reads past damage.</summary>

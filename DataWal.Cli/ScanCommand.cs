@@ -89,10 +89,6 @@ internal static class ScanCommand
             {
                 result.AddError("--from now cannot be used with --from-segment (both choose where to start)");
             }
-            else if (result.GetValue(salvage))
-            {
-                result.AddError("--salvage cannot be used with --follow: a follower stays strict (scan --salvage reads past damage once)");
-            }
         });
         app.Bind(
             command,
@@ -106,13 +102,22 @@ internal static class ScanCommand
                     return Run(context, parse.GetValue(store)!, parse.GetValue(limit), start, mode, truncate, Salvage.Mode(parse.GetValue(salvage)));
                 }
 
+                int skipped = 0;
                 var options = new FollowOptions
                 {
                     DurableOnly = parse.GetValue(durableOnly),
                     PollInterval = TimeSpan.FromMilliseconds(parse.GetValue(pollInterval) ?? (uint)FollowOptions.DefaultPollInterval.TotalMilliseconds),
+                    Mode = Salvage.Mode(parse.GetValue(salvage)),
+                    Skipped = range =>
+                    {
+                        // Reported as the follower meets it, between the records around it; the exit code says so at the end.
+                        skipped++;
+                        Salvage.Finish(context, "scan", [range], ExitCodes.Ok);
+                    },
                 };
                 var position = parse.GetValue(from) == "now" ? FollowPosition.Now : FollowPosition.Start;
-                return Follow(context, parse.GetValue(store)!, parse.GetValue(limit), start, position, options, mode, truncate);
+                int code = Follow(context, parse.GetValue(store)!, parse.GetValue(limit), start, position, options, mode, truncate);
+                return code == ExitCodes.Ok && skipped > 0 ? ExitCodes.Recoverable : code;
             },
             "datawal scan ./store",
             "datawal scan ./store --limit 10 --bytes hex",

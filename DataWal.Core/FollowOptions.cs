@@ -15,6 +15,7 @@ public sealed class FollowOptions
 
     private readonly TimeSpan _pollInterval = DefaultPollInterval;
     private readonly int _readBufferSize = LogScanner.DefaultBufferSize;
+    private readonly ReadMode _mode;
 
     /// <summary>
     /// Yield only records an fsync has covered. With a <see cref="RecordLog"/> on the same directory open in
@@ -48,6 +49,25 @@ public sealed class FollowOptions
     /// so the follower yields the oldest record still kept and everything after it.
     /// </summary>
     public bool StartAtOldestWhenRemoved { get; init; }
+
+    /// <summary>
+    /// <see cref="ReadMode.Strict"/> (the default): damage in a sealed segment, or structural damage that stays, ends the
+    /// follow with <see cref="CorruptRecordException"/>. <see cref="ReadMode.Salvage"/> (docs/design.md D16): damage in a
+    /// sealed segment is skipped — the follower resynchronises at the next intact frame, yields what is intact and reports
+    /// each skipped range to <see cref="Skipped"/>; structural damage in the segment being written is waited on until that
+    /// segment is sealed, and is never resynchronised while a writer may still be appending there.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a defined <see cref="ReadMode"/>.</exception>
+    public ReadMode Mode
+    {
+        get => _mode;
+        init => _mode = Enum.IsDefined(value)
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(Mode), value, "FollowOptions.Mode must be ReadMode.Strict or ReadMode.Salvage.");
+    }
+
+    /// <summary>In <see cref="ReadMode.Salvage"/>, receives each range the follower skipped (on the follower's thread, before it goes on).</summary>
+    public Action<SkippedRange>? Skipped { get; init; }
 
     /// <summary>Use file-change notification (inotify, FSEvents, ReadDirectoryChangesW) for writers in other processes (default true).</summary>
     public bool WatchFileSystem { get; init; } = true;

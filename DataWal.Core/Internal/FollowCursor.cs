@@ -133,6 +133,14 @@ internal sealed class FollowCursor : IDisposable
             // could, in theory, be a read racing both; it is damage only if it is still there.
             if (_suspect == (long)damage.Offset)
             {
+                if (_options.Mode == ReadMode.Salvage)
+                {
+                    // Never resynchronise inside the segment being written: once a newer segment exists this one is
+                    // sealed and the sealed pass salvages it (SalvageSealed); until then, wait like at a torn tail.
+                    _damage = null;
+                    return IsSealedAndReadable() ? Step.ReadSealed : Step.Sleep;
+                }
+
                 ExceptionDispatchInfo.Throw(damage);
             }
 
@@ -183,6 +191,49 @@ internal sealed class FollowCursor : IDisposable
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// Salvage mode, after the sealed pass met damage: the rest of the segment through the salvage scanner (docs/design.md
+    /// D16), from the first intact frame after the damage; each skipped range goes to <see cref="FollowOptions.Skipped"/>.
+    /// </summary>
+    public IEnumerable<Record> SalvageSealed()
+    {
+        long from = _offset;
+        uint segment = _reader.Segment;
+        using var scanner = new SalvageScanner(_directory, [segment]);
+        while (scanner.MoveNext())
+        {
+            if (scanner.Offset < from)
+            {
+                continue;   // yielded before the damage
+            }
+
+            _offset = scanner.Offset + scanner.Length;
+            if (_resume.Skips(scanner.TxId))
+            {
+                continue;
+            }
+
+            _resume.Returned(scanner.TxId);
+            _resume.Progressed();
+            yield return scanner.ToRecord();
+        }
+
+        var report = scanner.Report;
+        foreach (var range in report.SkippedRanges)
+        {
+            if (range.Offset + range.Length > from)
+            {
+                _options.Skipped?.Invoke(range);
+            }
+        }
+
+        if (report.TailTruncated > 0 && report.TailBytesDiscarded > 0)
+        {
+            // Alone in its list the segment reads as a last one, whose damaged end is a tail; sealed, it is a range.
+            _options.Skipped?.Invoke(new SkippedRange(segment, Math.Max(from, _offset), report.TailBytesDiscarded, CorruptionKind.Truncated));
+        }
     }
 
     /// <summary>After the sealed pass: follow the next segment from its start.</summary>

@@ -60,10 +60,36 @@ internal static class LogFollower
 
                     case FollowCursor.Step.ReadSealed:
                         cursor.BeginSealedPass();
-                        while (cursor.TryReadSealed())
+                        bool damaged = false;
+                        while (true)
                         {
+                            bool more;
+                            try
+                            {
+                                more = cursor.TryReadSealed();
+                            }
+                            catch (CorruptRecordException) when (options.Mode == ReadMode.Salvage)
+                            {
+                                more = false;
+                                damaged = true;
+                            }
+
+                            if (!more)
+                            {
+                                break;
+                            }
+
                             yield return cursor.ToRecord();
                             cancellationToken.ThrowIfCancellationRequested();
+                        }
+
+                        if (damaged)
+                        {
+                            foreach (var record in cursor.SalvageSealed())
+                            {
+                                yield return record;
+                                cancellationToken.ThrowIfCancellationRequested();
+                            }
                         }
 
                         cursor.MoveToNextSegment();

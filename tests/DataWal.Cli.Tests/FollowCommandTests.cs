@@ -207,7 +207,7 @@ public partial class FollowCommandTests
         Assert.That(follow.Err.Text, Does.StartWith("datawal: scan: mid-stream error: ").And.Contain("non-tail segment 2"));
         var err = follow.Err.Text.TrimEnd('\n').Split('\n');
         Assert.That(err, Has.Length.EqualTo(2), "one line of error, then the hint");
-        Assert.That(err[1], Does.StartWith("datawal: hint: the damage is in segment 2 ").And.Contain($"datawal scan {store} --salvage (a follower stays strict)"));
+        Assert.That(err[1], Does.StartWith("datawal: hint: the damage is in segment 2 ").And.Contain($"datawal scan {store} --follow --salvage"));
     }
 
     [Test]

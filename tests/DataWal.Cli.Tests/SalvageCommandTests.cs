@@ -394,8 +394,19 @@ public class SalvageCommandTests
             Assert.That(Cli.Run(command, "--help").Out, Does.Contain("--salvage"), command);
         }
 
-        var follow = Cli.Run("scan", _dir.Path, "--follow", "--salvage");
-        Assert.That(follow.Code, Is.EqualTo(1));
-        Assert.That(follow.Err, Does.Contain("--salvage cannot be used with --follow"));
+    }
+
+    [Test]
+    public void Scan_follow_salvage_skips_the_damaged_frame_reports_it_and_exits_2()
+    {
+        var store = Build();
+        int intact = store.Intact.Count();
+        var follow = Cli.Run("scan", store.Store, "--follow", "--salvage", "--limit", intact.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.That(follow.Code, Is.EqualTo(2), follow.ToString());
+        Assert.That(follow.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(intact));
+        Assert.That(follow.Err, Does.Contain($"skipped segment 00000002 offset {store.Frame.Offset} length {store.Frame.Length} (crc_mismatch)"));
+        var strict = Cli.Run("scan", store.Store, "--follow", "--limit", intact.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.That(strict.Code, Is.EqualTo(3), strict.ToString());
+        Assert.That(strict.Err, Does.Contain($"datawal scan {store.Store} --follow --salvage"));
     }
 }

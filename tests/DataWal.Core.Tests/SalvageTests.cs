@@ -601,3 +601,64 @@ public partial class SalvageTests
         Assert.That(log.NextTxId, Is.EqualTo(1ul));
     }
 }
+
+/// <summary>Follow in <see cref="ReadMode.Salvage"/> (docs/design.md D16): damage in a sealed segment is skipped and reported.</summary>
+public class SalvageFollowTests
+{
+    private static async Task<List<Record>> FollowUntil(string directory, FollowOptions options, int count)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var records = new List<Record>();
+        await foreach (var record in RecordLogReader.Open(directory).FollowAsync(FollowPosition.Start, options, cts.Token))
+        {
+            records.Add(record);
+            if (records.Count == count)
+            {
+                break;
+            }
+        }
+
+        return records;
+    }
+
+    [Test]
+    public async Task A_follower_in_salvage_mode_skips_a_damaged_frame_of_a_sealed_segment_reports_it_and_goes_on()
+    {
+        using var dir = new TempDir();
+        var written = new List<(ulong TxId, RecordRef Ref)>();
+        using (var log = RecordLog.Open(dir.Path))
+        {
+            for (int s = 0; s < 3; s++)
+            {
+                if (s > 0)
+                {
+                    log.Rotate();
+                }
+
+                for (int i = 0; i < 4; i++)
+                {
+                    var at = log.Append(System.Text.Encoding.UTF8.GetBytes($"segment {s} record {i}"));
+                    written.Add((log.NextTxId - 1, at));
+                }
+            }
+        }
+
+        // Flip a payload byte of the second record of segment 2: a CRC mismatch in a sealed segment.
+        var damaged = written[5].Ref;
+        string path = SegmentFiles.PathFor(dir.Path, 2);
+        var bytes = File.ReadAllBytes(path);
+        bytes[(int)damaged.Offset + WireFormat.HeaderLength + 1] ^= 0x10;
+        File.WriteAllBytes(path, bytes);
+
+        Assert.That(async () => await FollowUntil(dir.Path, new FollowOptions(), written.Count - 1), Throws.InstanceOf<CorruptRecordException>(), "strict by default");
+
+        var skipped = new List<SkippedRange>();
+        var records = await FollowUntil(dir.Path, new FollowOptions { Mode = ReadMode.Salvage, Skipped = skipped.Add }, written.Count - 1);
+        Assert.That(records.Select(r => r.TxId), Is.EqualTo(written.Where(w => w.Ref != damaged).Select(w => w.TxId)));
+        Assert.That(skipped, Is.EqualTo(new[] { new SkippedRange(2, (long)damaged.Offset, damaged.Length, CorruptionKind.CrcMismatch) }));
+    }
+
+    [Test]
+    public void The_mode_is_checked_when_set() =>
+        Assert.That(() => new FollowOptions { Mode = (ReadMode)7 }, Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("Mode"));
+}
