@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using System.Numerics;
 
 namespace DataWal.Cli;
 
@@ -48,8 +49,12 @@ internal static class CommonOptions
     };
 
     /// <summary>Parses a non-negative integer option value with a readable error.</summary>
+    /// <remarks>
+    /// The bound in the message comes from <see cref="IMinMaxValue{T}.MaxValue"/>, not from reflecting over
+    /// <typeparamref name="T"/>'s <c>MaxValue</c> field, which trimming or NativeAOT may strip.
+    /// </remarks>
     public static T? Number<T>(ArgumentResult result, string label)
-        where T : struct, IParsable<T>
+        where T : struct, IParsable<T>, IMinMaxValue<T>
     {
         string text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
         if (T.TryParse(text, CultureInfo.InvariantCulture, out var value))
@@ -57,7 +62,7 @@ internal static class CommonOptions
             return value;
         }
 
-        result.AddError($"invalid value '{text}' for '{label}': expected a non-negative integer no larger than {typeof(T).GetField("MaxValue")?.GetValue(null)}");
+        result.AddError(string.Create(CultureInfo.InvariantCulture, $"invalid value '{text}' for '{label}': expected a non-negative integer no larger than {T.MaxValue}"));
         return null;
     }
 

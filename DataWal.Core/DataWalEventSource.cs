@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Tracing;
 
 namespace DataWal.Core;
@@ -19,6 +20,11 @@ internal sealed class DataWalEventSource : EventSource
 
     public static readonly DataWalEventSource Log = new();
 
+    // WriteEventCore carries [RequiresUnreferencedCode] because EventSource builds its manifest by reflecting
+    // over the event method's parameter types, and a complex type's properties could be trimmed away. Every
+    // event here takes only strings and primitives (the runtime's own event sources suppress it the same way).
+    private const string PrimitivePayload = "Parameters to this method are primitive and are trimmer safe.";
+
     private DataWalEventSource()
     {
     }
@@ -26,6 +32,7 @@ internal sealed class DataWalEventSource : EventSource
     /// <summary>A writer open finished recovering the log in <paramref name="directory"/>.</summary>
     [Event(RecoveryCompletedId, Level = EventLevel.Informational,
         Message = "Recovered {0}: {1} segment(s), {2} record(s), tail truncated {3} ({4} byte(s) discarded, cut: {5}) in {6} ms")]
+    [UnconditionalSuppressMessage("ReflectionAnalysis", "IL2026:RequiresUnreferencedCode", Justification = PrimitivePayload)]
     public unsafe void RecoveryCompleted(string directory, int filesScanned, long recordsReplayed, int tailTruncated, long tailBytesDiscarded, bool tailCut, double elapsedMilliseconds)
     {
         // The manifest's bool is a 4-byte Win32 BOOL, not the CLR's 1-byte bool.
@@ -54,6 +61,7 @@ internal sealed class DataWalEventSource : EventSource
 
     /// <summary>A rotation sealed the active segment and started <paramref name="newSegmentId"/>.</summary>
     [Event(SegmentRotatedId, Level = EventLevel.Informational, Message = "Rotated {0} to segment {1}")]
+    [UnconditionalSuppressMessage("ReflectionAnalysis", "IL2026:RequiresUnreferencedCode", Justification = PrimitivePayload)]
     public unsafe void SegmentRotated(string directory, uint newSegmentId)
     {
         fixed (char* dir = directory)

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Tracing;
 
 namespace DataWal.Kv;
@@ -30,7 +31,14 @@ internal sealed class KvEventSource : EventSource
         WriteStoreOperation(ExportCompletedId, directory, path, records, bytes, elapsedMilliseconds);
 
     /// <summary>The one payload shape of the whole-store operations: source, target, records, bytes, duration.</summary>
+    /// <remarks>
+    /// WriteEventCore carries [RequiresUnreferencedCode] because EventSource builds its manifest by reflecting over
+    /// the event method's parameter types, and a complex type's properties could be trimmed away. Both events that
+    /// come through here take only strings and primitives (the runtime's own event sources suppress it the same way).
+    /// </remarks>
     [NonEvent]
+    [UnconditionalSuppressMessage("ReflectionAnalysis", "IL2026:RequiresUnreferencedCode",
+        Justification = "Parameters to this method are primitive and are trimmer safe.")]
     private unsafe void WriteStoreOperation(int eventId, string directory, string target, long records, long bytes, double elapsedMilliseconds)
     {
         fixed (char* dir = directory)
