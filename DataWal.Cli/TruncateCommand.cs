@@ -35,7 +35,17 @@ internal static class TruncateCommand
         {
             Description = "Keep the newest N segments (the active one included, N >= 1) and delete the older ones.",
             HelpName = "N",
-            CustomParser = result => CommonOptions.Number<uint>(result, "--keep-last <N>"),
+            CustomParser = result =>
+            {
+                // Checked here, not in the command's validator: a validator must not read a value that failed to parse.
+                uint? n = CommonOptions.Number<uint>(result, "--keep-last <N>");
+                if (n == 0)
+                {
+                    result.AddError("--keep-last must be at least 1 (the active segment is never deleted)");
+                }
+
+                return n;
+            },
         };
         var force = new Option<bool>("--force")
         {
@@ -57,10 +67,6 @@ internal static class TruncateCommand
             if (hasBefore == hasKeepLast)
             {
                 result.AddError("pass exactly one of --before SEGMENT or --keep-last N");
-            }
-            else if (hasKeepLast && result.GetValue(keepLast) == 0)
-            {
-                result.AddError("--keep-last must be at least 1 (the active segment is never deleted)");
             }
         });
         app.Bind(

@@ -331,6 +331,8 @@ public class MaintenanceCommandTests
     [TestCase(new[] { "--before", "2", "--keep-last", "1" }, "pass exactly one of --before SEGMENT or --keep-last N")]
     [TestCase(new[] { "--keep-last", "0" }, "--keep-last must be at least 1")]
     [TestCase(new[] { "--before", "-1" }, "invalid value '-1' for '--before <SEGMENT>'")]
+    [TestCase(new[] { "--keep-last", "99999999999" }, "invalid value '99999999999' for '--keep-last <N>'")]
+    [TestCase(new[] { "--keep-last", "x" }, "invalid value 'x' for '--keep-last <N>'")]
     public void Truncate_argument_errors_exit_1_and_delete_nothing(string[] options, string message)
     {
         string log = BuildLog(_dir["log"], sealedSegments: 2);
