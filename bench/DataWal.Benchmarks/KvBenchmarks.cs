@@ -6,7 +6,7 @@ namespace DataWal.Benchmarks;
 
 /// <summary>
 /// Upstream <c>datawal_kv</c>: put of new keys into a keydir of 1k/10k/100k, get round-robin (allocating
-/// <see cref="KvStore.Get"/> and non-allocating <see cref="KvStore.TryGet"/>), delete + re-put. 16-byte
+/// <see cref="KvStore.Get(ReadOnlySpan{byte})"/> and non-allocating <see cref="KvStore.TryGet"/>), delete + re-put. 16-byte
 /// keys (index LE in the first 8), 64-byte values of 0xCD. A store that a benchmark changed is rebuilt
 /// between iterations (outside the measurement), so every iteration starts from the stated keydir size
 /// (put keeps adding new keys during an iteration, as upstream's does: 16,384 per iteration).
