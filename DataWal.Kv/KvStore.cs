@@ -19,14 +19,15 @@ namespace DataWal.Kv;
 /// applied to the key directory in log order); reads run concurrently with each other and with writes.
 /// </para>
 /// </remarks>
-public sealed class KvStore : IDisposable
+public sealed class KvStore : IDisposable, IAsyncDisposable
 {
     private readonly RecordLog? _log;
     private readonly ReadHandlePool _pool;
     private readonly Relocation _relocation = new();
     private readonly AutoCompactor? _auto;
     private KeyProjection _keys;   // replaced only by a read-only store's reload
-    private int _disposed;
+    private readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _disposing;   // 1 once a Dispose or DisposeAsync has begun: it alone releases
 
     private KvStore(string directory, RecordLog? log, KeyProjection keys, KvLogView view, int readHandles, KvAutoCompaction? auto)
     {
@@ -687,21 +688,77 @@ public sealed class KvStore : IDisposable
     }
 
     /// <summary>
-    /// Releases the writer lock (if any) and the read handles. Under <see cref="DurabilityMode.Manual"/> nothing is
-    /// fsynced implicitly; under the other modes the log runs a last fsync first (see <see cref="RecordLog.Dispose"/>).
+    /// Stops a background compaction, releases the read handles and the writer lock (if any). Under
+    /// <see cref="DurabilityMode.Manual"/> nothing is fsynced implicitly; under the other modes the log runs a last fsync
+    /// first, and if it fails the store is released all the same and then the failure is thrown, as
+    /// <see cref="RecordLog.Dispose"/> explains (a poisoned store throws nothing: its failure was already thrown by the
+    /// write or fsync that met it). Disposing twice or from several threads at once is safe.
     /// </summary>
+    /// <exception cref="DataWalException">The last fsync failed (everything is released anyway).</exception>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        if (Interlocked.Exchange(ref _disposing, 1) != 0)
         {
+            _disposed.Task.GetAwaiter().GetResult();   // another call is releasing: return once it has
             return;
         }
 
-        _auto?.Dispose();
-        _pool.Dispose();
-        _log?.Dispose();
-        _keys.Dispose();
-        _relocation.Dispose();
+        try
+        {
+            _auto?.Dispose();
+            _pool.Dispose();
+            _log?.Dispose();
+        }
+        finally
+        {
+            ReleaseRest();
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Dispose"/> without blocking the caller's thread: a background compaction is cancelled and awaited, and
+    /// the log's last fsync awaited (<see cref="RecordLog.DisposeAsync"/>). Same rules as <see cref="Dispose"/>.
+    /// </summary>
+    /// <returns>Completes once everything is released.</returns>
+    /// <exception cref="DataWalException">The last fsync failed (everything is released anyway).</exception>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposing, 1) != 0)
+        {
+            await _disposed.Task.ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            if (_auto is not null)
+            {
+                await _auto.DisposeAsync().ConfigureAwait(false);
+            }
+
+            _pool.Dispose();
+            if (_log is not null)
+            {
+                await _log.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ReleaseRest();
+        }
+    }
+
+    private void ReleaseRest()
+    {
+        try
+        {
+            _keys.Dispose();
+            _relocation.Dispose();
+        }
+        finally
+        {
+            _disposed.TrySetResult();
+        }
     }
 
     /// <summary>A consistent copy of the live (key, location) pairs, optionally sorted bytewise by key.</summary>
