@@ -123,7 +123,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <see cref="RecoveryReport.SkippedRanges"/> says which ranges were skipped. A key whose later put or delete was
     /// in a skipped range shows its last intact value (or is absent, or present after a lost delete): that cannot
     /// be known, so the ranges are reported and nothing is guessed. <see cref="Get(ReadOnlySpan{byte})"/> still re-verifies every frame's
-    /// CRC, so nothing damaged is ever returned. <see cref="CompactTo"/> and <see cref="ExportJsonl"/> copy this view;
+    /// CRC, so nothing damaged is ever returned. <see cref="CompactTo"/> and <see cref="ExportJsonl(string)"/> copy this view;
     /// <see cref="SalvageTo"/> does both steps at once.
     /// </summary>
     /// <param name="directory">The store directory, which must exist.</param>
@@ -586,6 +586,11 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// bytewise key order (txids 1..N), no tombstones, fsynced, lock released. The source is never modified
     /// and stays usable. Byte-identical to upstream's <c>compact_to</c> for the same live set.
     /// </summary>
+    /// <remarks>
+    /// A non-empty target is refused, like an existing file in <see cref="ExportJsonl(string)"/>. Unlike the export there is
+    /// no option to replace it: a file is replaced by one atomic rename, a directory only by deleting what is in it,
+    /// which a copy should not do on your behalf. Delete the old directory yourself (or compact into a new one and swap).
+    /// </remarks>
     /// <param name="outDirectory">A missing or empty directory.</param>
     /// <returns>What was written.</returns>
     /// <exception cref="DataWalException">The target is not empty, or a read or write failed.</exception>
@@ -632,12 +637,34 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     public Exception? AutoCompactionError => _auto?.LastError;
 
     /// <summary>
-    /// Writes the live pairs as JSON lines <c>{"key_b64":"…","value_b64":"…"}</c> sorted bytewise by key,
-    /// atomically and durably (temp file, fsync, rename, directory fsync), streaming. Replaces an existing
-    /// file; an empty store gives an empty file. Byte-identical to upstream's <c>export_jsonl</c>.
+    /// Writes the live pairs as JSON lines <c>{"key_b64":"…","value_b64":"…"}</c> sorted bytewise by key into a
+    /// <em>new</em> file, atomically and durably (temp file, fsync, rename, directory fsync), streaming; an empty store
+    /// gives an empty file. The lines are byte-identical to upstream's <c>export_jsonl</c>.
+    /// </summary>
+    /// <remarks>
+    /// An existing file at <paramref name="outPath"/> is refused (<see cref="DataWalException"/>, nothing written), also
+    /// one that appears while the export runs (the final rename never replaces): the same rule as
+    /// <see cref="CompactTo"/>, the <c>datawal export</c> command and <see cref="File.Copy(string, string)"/>. Pass
+    /// <c>overwrite: true</c> (<see cref="ExportJsonl(string, bool)"/>) to replace it atomically. Before issue 17 this
+    /// overload replaced an existing file, as upstream's library does; refusing by default means a mistyped path can no
+    /// longer destroy a file, and the old behaviour is one argument away.
+    /// </remarks>
+    /// <param name="outPath">The output file; missing parent directories are created.</param>
+    /// <exception cref="DataWalException">The file exists (the inner exception is an <see cref="SafeAtomic.AlreadyExistsException"/>), or a write
+    /// failed (the inner <see cref="SafeAtomic.SafeAtomicException"/> says whether anything was written).</exception>
+    /// <exception cref="CorruptRecordException">A live frame no longer verifies; nothing is written.</exception>
+    public void ExportJsonl(string outPath) => JsonlExport.Run(this, outPath, overwrite: false, CancellationToken.None);
+
+    /// <summary>
+    /// <see cref="ExportJsonl(string)"/>, choosing what happens to an existing file: refused when
+    /// <paramref name="overwrite"/> is false; replaced atomically when it is true (readers and crashes see the old file
+    /// or the whole new one, never a mix).
     /// </summary>
     /// <param name="outPath">The output file; missing parent directories are created.</param>
-    public void ExportJsonl(string outPath) => JsonlExport.Run(this, outPath, CancellationToken.None);
+    /// <param name="overwrite">True to replace an existing file.</param>
+    /// <exception cref="DataWalException">The file exists and <paramref name="overwrite"/> is false, or a write failed.</exception>
+    /// <exception cref="CorruptRecordException">A live frame no longer verifies; nothing is written (an existing file is intact).</exception>
+    public void ExportJsonl(string outPath, bool overwrite) => JsonlExport.Run(this, outPath, overwrite, CancellationToken.None);
 
     /// <summary>
     /// Asynchronous <see cref="CompactTo"/> on the thread pool. Cancellation stops it between records; the
@@ -650,14 +677,24 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
         Task.Run(() => Compaction.Run(this, outDirectory, cancellationToken), cancellationToken);
 
     /// <summary>
-    /// Asynchronous <see cref="ExportJsonl"/> on the thread pool. Cancellation before the final rename leaves
-    /// any existing file untouched and no temp file behind.
+    /// Asynchronous <see cref="ExportJsonl(string)"/> on the thread pool (an existing file is refused). Cancellation
+    /// before the final rename leaves any existing file untouched and no temp file behind.
     /// </summary>
     /// <param name="outPath">The output file.</param>
     /// <param name="cancellationToken">Stops the export.</param>
     /// <returns>Completes when the file is durable.</returns>
     public Task ExportJsonlAsync(string outPath, CancellationToken cancellationToken = default) =>
-        Task.Run(() => JsonlExport.Run(this, outPath, cancellationToken), cancellationToken);
+        Task.Run(() => JsonlExport.Run(this, outPath, overwrite: false, cancellationToken), cancellationToken);
+
+    /// <summary>Asynchronous <see cref="ExportJsonl(string, bool)"/>; see <see cref="ExportJsonlAsync(string, CancellationToken)"/>.</summary>
+    /// <param name="outPath">The output file.</param>
+    /// <param name="overwrite">True to replace an existing file.</param>
+    /// <param name="cancellationToken">Stops the export.</param>
+    /// <returns>Completes when the file is durable.</returns>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
+        Justification = "Mirrors ExportJsonl(string, bool); the bool parameter is required, so no call is ambiguous.")]
+    public Task ExportJsonlAsync(string outPath, bool overwrite, CancellationToken cancellationToken = default) =>
+        Task.Run(() => JsonlExport.Run(this, outPath, overwrite, cancellationToken), cancellationToken);
 
     /// <summary>
     /// A live feed of this store's changes: every put and delete record from <paramref name="position"/> on,

@@ -127,7 +127,7 @@ public class OpenRebuildBenchmarks
 
 /// <summary>
 /// Upstream <c>compaction</c>: 10,000 keys with 10/50/100 % left live by deleting the rest;
-/// <see cref="KvStore.CompactTo"/> into a fresh directory (fsynced) and <see cref="KvStore.ExportJsonl"/>
+/// <see cref="KvStore.CompactTo"/> into a fresh directory (fsynced) and <see cref="KvStore.ExportJsonl(string)"/>
 /// (atomic replace: temp file, fsync, rename, directory fsync). Outputs are removed between iterations
 /// (16 invocations per iteration, 10 iterations).
 /// </summary>
@@ -189,5 +189,5 @@ public class CompactionBenchmarks
         _store!.CompactTo(Path.Combine(_outRoot!, (_outCounter++).ToString(System.Globalization.CultureInfo.InvariantCulture))).LiveKeys;
 
     [Benchmark]
-    public void ExportJsonl() => _store!.ExportJsonl(Path.Combine(_outRoot!, "export.jsonl"));
+    public void ExportJsonl() => _store!.ExportJsonl(Path.Combine(_outRoot!, "export.jsonl"), overwrite: true);   // every iteration replaces the last one's file
 }

@@ -224,4 +224,25 @@ public class CheckExportCompactTests
         Assert.That(r.Code, Is.EqualTo(3), r.ToString());
         Assert.That(Path.Exists(target), Is.False);
     }
+
+    // ---- issue 17: one rule for existing targets, one rule for a damaged tail
+
+    [Test]
+    public void Export_with_overwrite_replaces_an_existing_file()
+    {
+        string store = Corpus.Copy(_dir, "compact_to_output");
+        string outfile = _dir["out.jsonl"];
+        File.WriteAllText(outfile, "old, longer than the new export will be ........................................................");
+        var r = Cli.Run("export", store, outfile, "--overwrite");
+        Assert.That(r.Code, Is.Zero, r.ToString());
+        Assert.That(File.ReadAllText(outfile), Is.EqualTo(ExportedCompactToOutput));
+        Assert.That(r.Err, Is.Empty);
+        Assert.That(Directory.GetFileSystemEntries(_dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal),
+            Is.EqualTo(new[] { "compact_to_output", "out.jsonl" }), "no temp file left");
+
+        // Without an existing file --overwrite changes nothing.
+        File.Delete(outfile);
+        Assert.That(Cli.Run("--json", "export", store, outfile, "--overwrite").Code, Is.Zero);
+        Assert.That(File.ReadAllText(outfile), Is.EqualTo(ExportedCompactToOutput));
+    }
 }
