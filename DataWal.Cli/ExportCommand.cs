@@ -91,6 +91,7 @@ internal static class ExportCommand
             context.Field("bytes_written:", bytes, LabelWidth);
         }
 
+        Maintenance.NoteDamagedTail(context, "export", store, kv.RecoveryReport);
         return Salvage.Finish(context, "export", kv.RecoveryReport.SkippedRanges, ExitCodes.Ok);
     }
 }
