@@ -112,6 +112,7 @@ internal static class CompactCommand
             context.Field("bytes_written:", stats.BytesWritten, width);
         }
 
+        Maintenance.NoteDamagedTail(context, "compact", store, kv.RecoveryReport);
         return ExitCodes.Ok;
     }
 

@@ -5,7 +5,7 @@ namespace DataWal.Cli;
 
 /// <summary>
 /// <c>dump STORE</c>: frame headers only (never payload bytes). Exit 0 even with a damaged tail (as
-/// upstream); on corruption the frames before it are printed, then the error and exit 3.
+/// upstream), noted on stderr; on corruption the frames before it are printed, then the error and exit 3.
 /// </summary>
 internal static class DumpCommand
 {
@@ -62,7 +62,8 @@ internal static class DumpCommand
             return ExitCodes.Corrupt;
         }
 
-        // A damaged tail still exits 0 (upstream); ranges skipped by --salvage exit 2.
+        // A damaged tail still exits 0 (upstream pins it), with a note; ranges skipped by --salvage exit 2.
+        Maintenance.NoteDamagedTail(context, "dump", store, records.RecoveryReport);
         return Salvage.Finish(context, "dump", records.RecoveryReport.SkippedRanges, ExitCodes.Ok);
     }
 }

@@ -7,7 +7,8 @@ namespace DataWal.Cli;
 /// <summary>
 /// <c>export STORE OUTFILE</c>: the live key/value pairs as JSON lines <c>{"key_b64":…,"value_b64":…}</c>,
 /// sorted by key, written atomically and durably. Refuses an existing OUTFILE (exit 1) — also when one
-/// appears while the export runs — and never touches the store.
+/// appears while the export runs — unless <c>--overwrite</c> (then replaced atomically; <see cref="Kv.KvStore.ExportJsonl(string, bool)"/>),
+/// and never touches the store.
 /// </summary>
 internal static class ExportCommand
 {
@@ -18,19 +19,21 @@ internal static class ExportCommand
         var store = CommonOptions.Store();
         var outfile = new Argument<string>("outfile") { Description = "The JSONL file to create (must not exist; missing parent directories are created)." };
         var salvage = Salvage.Option();
-        var command = new Command("export", "Write the live keys and values as JSON lines to a new file (the store is not touched).") { store, outfile, salvage };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace an existing OUTFILE (atomically: readers see the old file or the whole new one)." };
+        var command = new Command("export", "Write the live keys and values as JSON lines to a new file (the store is not touched).") { store, outfile, salvage, overwrite };
         app.Bind(
             command,
-            (parse, context) => Run(context, parse.GetValue(store)!, parse.GetValue(outfile)!, Salvage.Mode(parse.GetValue(salvage))),
+            (parse, context) => Run(context, parse.GetValue(store)!, parse.GetValue(outfile)!, Salvage.Mode(parse.GetValue(salvage)), parse.GetValue(overwrite)),
             "datawal export ./store ./store.jsonl",
+            "datawal export ./store ./store.jsonl --overwrite",
             "datawal export ./store ./intact.jsonl --salvage",
             "datawal --json export ./store /backups/store-2026-01-01.jsonl");
         return command;
     }
 
-    public static int Run(CliContext context, string store, string outfile, ReadMode mode = ReadMode.Strict)
+    public static int Run(CliContext context, string store, string outfile, ReadMode mode = ReadMode.Strict, bool overwrite = false)
     {
-        if (Path.Exists(outfile))
+        if (!overwrite && Path.Exists(outfile))
         {
             context.ErrorLine($"datawal: export: refuses to overwrite existing file: {outfile}");
             return ExitCodes.Error;
@@ -49,20 +52,16 @@ internal static class ExportCommand
         using var kv = opened;
         long records = kv.Count;
         string target = Path.GetFullPath(outfile);
-        string directory = Path.GetDirectoryName(target)!;
-        // Export to a temp name beside the target, then rename without replacing: an OUTFILE created by
-        // someone else in the meantime is never overwritten. The name follows SafeAtomic's temp-file
-        // convention, so AtomicFile.FindTempFiles lists it if a crash leaves it behind.
-        string temp = Path.Combine(directory, "." + Path.GetFileName(target) + "." + Guid.NewGuid().ToString("N")[..16] + ".tmp");
         using (var progress = context.Progress())
         {
             progress.Update(() => $"export: writing {records:N0} keys to {outfile} ...", force: true);
             try
             {
-                kv.ExportJsonl(temp);
-                AtomicFile.RenameAtomic(temp, target, overwrite: false);
+                // Without --overwrite the library renames without replacing: an OUTFILE created by someone else in
+                // the meantime is never overwritten.
+                kv.ExportJsonl(target, overwrite);
             }
-            catch (AlreadyExistsException)
+            catch (DataWalException e) when (e.InnerException is AlreadyExistsException)
             {
                 progress.Dispose();
                 context.ErrorLine($"datawal: export: refuses to overwrite existing file: {outfile}");
@@ -75,10 +74,6 @@ internal static class ExportCommand
             catch (Exception e) when (e is not CliException)
             {
                 throw new CliException($"export jsonl to {outfile}: {e.Message}", ExitCodes.Error, e);
-            }
-            finally
-            {
-                TryDelete(temp);
             }
         }
 
@@ -96,23 +91,7 @@ internal static class ExportCommand
             context.Field("bytes_written:", bytes, LabelWidth);
         }
 
+        Maintenance.NoteDamagedTail(context, "export", store, kv.RecoveryReport);
         return Salvage.Finish(context, "export", kv.RecoveryReport.SkippedRanges, ExitCodes.Ok);
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            if (File.Exists(path))
-            {
-                File.Delete(path);
-            }
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
     }
 }

@@ -20,6 +20,22 @@ internal static class Maintenance
     }
 
     /// <summary>A writer open cuts a damaged tail: say so on stderr, since the command changed the store beyond what it was asked.</summary>
+    /// <summary>
+    /// The tail rule's note (README "Exit codes"): a command that keeps upstream's exit 0 on a damaged tail — <c>export</c>,
+    /// <c>compact</c>, <c>dump</c> — says on stderr, after its output, that it met one. Human and <c>--json</c> alike
+    /// (stdout, upstream's pinned output, is unchanged).
+    /// </summary>
+    public static void NoteDamagedTail(CliContext context, string command, string path, RecoveryReport report)
+    {
+        if (report.TailTruncated > 0)
+        {
+            context.Out.Flush();
+            context.ErrorLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"datawal: {command}: note: the last segment of {path} ends in a damaged tail of {report.TailBytesDiscarded} bytes (a write that never completed), left out; nothing acknowledged is lost, and the next writer open cuts it"));
+        }
+    }
+
     public static void NoteTailCut(CliContext context, string path, RecoveryReport report)
     {
         if (report.TailTruncated > 0)

@@ -26,7 +26,7 @@ namespace DataWal.Core;
 /// and run concurrently with writers, seeing the frames committed when they started.
 /// </para>
 /// </remarks>
-public sealed partial class RecordLog : IDisposable, ILiveLogWriter
+public sealed partial class RecordLog : IDisposable, IAsyncDisposable, ILiveLogWriter
 {
     private const int KeptScratchSize = 1024 * 1024;
 
@@ -43,6 +43,8 @@ public sealed partial class RecordLog : IDisposable, ILiveLogWriter
     private readonly IRecordLogObserver? _observer;
     private RecoveryReport _report;          // guarded by _gate
     private byte[] _scratch = new byte[4096]; // guarded by _gate
+    private readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _disposing;                   // 1 once a Dispose or DisposeAsync has begun: it alone closes
 
     private RecordLog(string directory, LogRecovery.Recovered recovered, RecordLogOptions options, IRecordLogObserver? observer)
     {
@@ -372,40 +374,135 @@ public sealed partial class RecordLog : IDisposable, ILiveLogWriter
     }
 
     /// <summary>
-    /// Closes the active segment and releases the writer lock. Under <see cref="DurabilityMode.Manual"/>
-    /// nothing is fsynced implicitly; under the other modes a last fsync runs first (its failure is not
-    /// reported here: records the policy had not yet made durable are then only as safe as the page cache).
+    /// Closes the active segment and releases the writer lock. Under <see cref="DurabilityMode.Manual"/> nothing is
+    /// fsynced implicitly; under <see cref="DurabilityMode.EveryAppend"/> and <see cref="DurabilityMode.Grouped"/> a last
+    /// fsync runs first, so that every record appended through this handle is durable once disposing returns.
     /// </summary>
+    /// <remarks>
+    /// <para>
+    /// When that last fsync fails, the handle is closed and the lock released all the same, and then the failure is
+    /// thrown (a <see cref="DataWalException"/>, the same one <see cref="Fsync"/> would throw), as
+    /// <see cref="FileStream"/>'s dispose throws when its final flush fails. The reason: the policy promised those
+    /// records durability, and after a failed fsync the kernel may have dropped them from its cache; a storage library
+    /// that swallowed it would let the caller believe the records are safe. Reopen to see what survived.
+    /// </para>
+    /// <para>
+    /// No last fsync runs, and nothing is thrown, when the writer is already poisoned: the failure was thrown by the
+    /// write or fsync that met it (and <see cref="IsPoisoned"/> says so); throwing it again from a <c>using</c> block
+    /// would hide that original exception. Disposing twice, or from several threads at once, is safe: one call does the
+    /// work (and alone can throw); the others return once it is done.
+    /// </para>
+    /// </remarks>
+    /// <exception cref="DataWalException">The last fsync failed (the handle is closed and the lock released anyway).</exception>
     public void Dispose()
     {
-        _flusher?.Dispose();
-        if (_options.Durability != DurabilityMode.Manual && !IsPoisoned)
+        if (Interlocked.Exchange(ref _disposing, 1) != 0)
         {
-            try
-            {
-                Fsync();
-            }
-            catch (DataWalException)
-            {
-            }
-            catch (ObjectDisposedException)
-            {
-            }
+            _disposed.Task.GetAwaiter().GetResult();   // another call is closing: return once it has
+            return;
         }
 
-        using (_gate.EnterPriority())
+        DataWalException? failure = null;
+        try
         {
-            if (_tail.Closed)
+            _flusher?.Dispose();
+            if (NeedsFinalFsync())
             {
-                return;
+                try
+                {
+                    Fsync();
+                }
+                catch (DataWalException e)
+                {
+                    failure = e;
+                }
             }
-
-            _tail.Close();
-            _lock.Dispose();
+        }
+        finally
+        {
+            Close();
         }
 
-        _signal.DetachWriter(this);
-        _signal.Release();
+        if (failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Dispose"/> without blocking the caller's thread: the background flusher is stopped and awaited, and
+    /// the last fsync is awaited (a flush already in flight is joined; one this call has to run goes to the thread pool,
+    /// since there is no asynchronous fsync system call). The same rules as <see cref="Dispose"/>: a failed last fsync
+    /// is thrown after the handle is closed and the lock released; nothing is thrown for an already poisoned writer;
+    /// disposing twice or concurrently is safe.
+    /// </summary>
+    /// <returns>Completes once the handle is closed and the lock released.</returns>
+    /// <exception cref="DataWalException">The last fsync failed (the handle is closed and the lock released anyway).</exception>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposing, 1) != 0)
+        {
+            await _disposed.Task.ConfigureAwait(false);
+            return;
+        }
+
+        DataWalException? failure = null;
+        try
+        {
+            if (_flusher is not null)
+            {
+                await _flusher.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (NeedsFinalFsync())
+            {
+                try
+                {
+                    await Task.Run(() => FsyncAsync().AsTask()).ConfigureAwait(false);
+                }
+                catch (DataWalException e)
+                {
+                    failure = e;
+                }
+            }
+        }
+        finally
+        {
+            Close();
+        }
+
+        if (failure is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
+    }
+
+    /// <summary>Whether disposing runs a last fsync: not under <see cref="DurabilityMode.Manual"/>, not once poisoned.</summary>
+    private bool NeedsFinalFsync() => _options.Durability != DurabilityMode.Manual && !IsPoisoned;
+
+    /// <summary>The end of either dispose: closes the active segment, releases the lock and the signal, once.</summary>
+    private void Close()
+    {
+        try
+        {
+            using (_gate.EnterPriority())
+            {
+                if (_tail.Closed)
+                {
+                    return;
+                }
+
+                _tail.Close();
+                _lock.Dispose();
+            }
+
+            _signal.DetachWriter(this);
+            _signal.Release();
+        }
+        finally
+        {
+            _disposed.TrySetResult();
+        }
     }
 
     /// <inheritdoc/>

@@ -6,7 +6,7 @@ namespace DataWal.Kv;
 /// a failure is kept for <see cref="KvStore.AutoCompactionError"/> (a poisoned log stops it for good), never thrown
 /// into a writer's thread.
 /// </summary>
-internal sealed class AutoCompactor(KvStore store, KvAutoCompaction policy) : IDisposable
+internal sealed class AutoCompactor(KvStore store, KvAutoCompaction policy) : IDisposable, IAsyncDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
     private int _running;
@@ -74,6 +74,21 @@ internal sealed class AutoCompactor(KvStore store, KvAutoCompaction policy) : ID
         try
         {
             _current.GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stopping.Dispose();
+    }
+
+    /// <summary><see cref="Dispose"/> without blocking a thread.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _current.ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

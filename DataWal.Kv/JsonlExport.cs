@@ -6,7 +6,7 @@ using SafeAtomic;
 namespace DataWal.Kv;
 
 /// <summary>
-/// <see cref="KvStore.ExportJsonl"/>: one line <c>{"key_b64":"…","value_b64":"…"}\n</c> per live key,
+/// <see cref="KvStore.ExportJsonl(string)"/>: one line <c>{"key_b64":"…","value_b64":"…"}\n</c> per live key,
 /// bytewise key order, standard padded base64 — written through <see cref="AtomicFile"/> as a stream, so
 /// readers and crashes see the old file or the whole new one, and the file is never built in memory.
 /// </summary>
@@ -18,18 +18,36 @@ internal static class JsonlExport
 
     private static ReadOnlySpan<byte> LineEnd => "\"}\n"u8;
 
-    public static void Run(KvStore source, string outPath, CancellationToken cancellationToken)
+    public static void Run(KvStore source, string outPath, bool overwrite, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(outPath);
         long started = Stopwatch.GetTimestamp();
         string full = Path.GetFullPath(outPath);
+        if (!overwrite && Path.Exists(full))
+        {
+            throw ThrowHelper.ExportTargetExists(full, null);
+        }
+
         using var stable = source.EnterStableLocations();
         var live = source.Snapshot(sorted: true);
         long bytes = 0;
+        string directory = Path.GetDirectoryName(full)!;
+        // Without overwrite: write a temp name beside the target, then rename it without replacing, so that a file
+        // someone else creates meanwhile is never overwritten. The name follows SafeAtomic's temp-file convention
+        // (AtomicFile.FindTempFiles lists it if a crash leaves it behind).
+        string? temp = overwrite ? null : Path.Combine(directory, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N")[..16] + ".tmp");
         try
         {
-            AtomicFile.CreateDirectories(Path.GetDirectoryName(full)!);
-            AtomicFile.WriteAtomic(full, stream => bytes = WriteLines(source, live, stream, cancellationToken));
+            AtomicFile.CreateDirectories(directory);
+            AtomicFile.WriteAtomic(temp ?? full, stream => bytes = WriteLines(source, live, stream, cancellationToken));
+            if (temp is not null)
+            {
+                AtomicFile.RenameAtomic(temp, full, overwrite: false);
+            }
+        }
+        catch (AlreadyExistsException e)
+        {
+            throw ThrowHelper.ExportTargetExists(full, e);
         }
         catch (SafeAtomicException e)
         {
@@ -37,8 +55,29 @@ internal static class JsonlExport
             // in place but not confirmed durable.
             throw ThrowHelper.ExportJsonlFailed(full, e);
         }
+        finally
+        {
+            if (temp is not null)
+            {
+                TryDelete(temp);
+            }
+        }
 
         KvTelemetry.Exported(source.Directory, full, live.Count, bytes, Stopwatch.GetElapsedTime(started));
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);   // no-op when it was renamed away or never written
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
     }
 
     /// <returns>The number of bytes written.</returns>

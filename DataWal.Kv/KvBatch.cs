@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using DataWal.Core;
 
 namespace DataWal.Kv;
@@ -30,6 +31,28 @@ public sealed class KvBatch : IDisposable
     /// <summary>Adds a delete (tombstone) of <paramref name="key"/>.</summary>
     /// <param name="key">The key.</param>
     public void Delete(ReadOnlySpan<byte> key) => Records.Add(RecordType.Delete, key, default);
+
+    /// <summary>Adds a put of <paramref name="key"/> = <paramref name="value"/>; empty arrays are the empty key and value.</summary>
+    /// <param name="key">The key.</param>
+    /// <param name="value">The value.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (a span cannot tell null from empty; an array can).</exception>
+    /// <exception cref="RecordTooLargeException">The key or value exceeds the limits.</exception>
+    [OverloadResolutionPriority(1)]   // Put(array, [collection expression]) would otherwise be ambiguous with the span overload
+    public void Put(byte[] key, byte[] value)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        Put(key.AsSpan(), value.AsSpan());
+    }
+
+    /// <summary>Adds a delete (tombstone) of <paramref name="key"/>; an empty array is the empty key.</summary>
+    /// <param name="key">The key.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
+    public void Delete(byte[] key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        Delete(key.AsSpan());
+    }
 
     /// <summary>Empties the batch, keeping its buffer.</summary>
     public void Clear() => Records.Clear();

@@ -6,7 +6,7 @@ namespace DataWal.Kv;
 /// <summary>
 /// A read view of a <see cref="KvStore"/>'s log: its state, scans and live follow. It never hands out a
 /// writable log: a record appended behind the store's back would be invisible to its key directory, so every
-/// write goes through the store (<see cref="KvStore.Put"/>, <see cref="KvStore.Delete"/>, <see cref="KvStore.Apply"/>,
+/// write goes through the store (<see cref="KvStore.Put(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>, <see cref="KvStore.Delete(ReadOnlySpan{byte})"/>, <see cref="KvStore.Apply"/>,
 /// <see cref="KvStore.Rotate"/>).
 /// </summary>
 /// <remarks>Thread safety: every member may be called from several threads at once.</remarks>

@@ -7,11 +7,11 @@ namespace DataWal.Kv;
 /// A last-write-wins key/value store projected from a <see cref="RecordLog"/> (upstream <c>DataWal</c>):
 /// Put records set a key, Delete records (tombstones) remove it, Raw records are invisible. Keys live in
 /// memory mapped to the location of their latest Put; values stay on disk and are read, with their CRC
-/// re-verified, on every <see cref="Get"/>.
+/// re-verified, on every <see cref="Get(ReadOnlySpan{byte})"/>.
 /// </summary>
 /// <remarks>
 /// <para>
-/// Durability is the log's: a <see cref="Put"/> or <see cref="Delete"/> survives a crash of this process
+/// Durability is the log's: a <see cref="Put(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> or <see cref="Delete(ReadOnlySpan{byte})"/> survives a crash of this process
 /// when it returns, and a power loss after <see cref="Fsync"/>.
 /// </para>
 /// <para>
@@ -19,14 +19,15 @@ namespace DataWal.Kv;
 /// applied to the key directory in log order); reads run concurrently with each other and with writes.
 /// </para>
 /// </remarks>
-public sealed class KvStore : IDisposable
+public sealed class KvStore : IDisposable, IAsyncDisposable
 {
     private readonly RecordLog? _log;
     private readonly ReadHandlePool _pool;
     private readonly Relocation _relocation = new();
     private readonly AutoCompactor? _auto;
     private KeyProjection _keys;   // replaced only by a read-only store's reload
-    private int _disposed;
+    private readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _disposing;   // 1 once a Dispose or DisposeAsync has begun: it alone releases
 
     private KvStore(string directory, RecordLog? log, KeyProjection keys, KvLogView view, int readHandles, KvAutoCompaction? auto)
     {
@@ -121,8 +122,8 @@ public sealed class KvStore : IDisposable
     /// last-write-wins view over the <em>intact</em> records, and <see cref="RecoveryReport"/>'s
     /// <see cref="RecoveryReport.SkippedRanges"/> says which ranges were skipped. A key whose later put or delete was
     /// in a skipped range shows its last intact value (or is absent, or present after a lost delete): that cannot
-    /// be known, so the ranges are reported and nothing is guessed. <see cref="Get"/> still re-verifies every frame's
-    /// CRC, so nothing damaged is ever returned. <see cref="CompactTo"/> and <see cref="ExportJsonl"/> copy this view;
+    /// be known, so the ranges are reported and nothing is guessed. <see cref="Get(ReadOnlySpan{byte})"/> still re-verifies every frame's
+    /// CRC, so nothing damaged is ever returned. <see cref="CompactTo"/> and <see cref="ExportJsonl(string)"/> copy this view;
     /// <see cref="SalvageTo"/> does both steps at once.
     /// </summary>
     /// <param name="directory">The store directory, which must exist.</param>
@@ -175,10 +176,42 @@ public sealed class KvStore : IDisposable
     /// <returns>True when the key has a value.</returns>
     public bool ContainsKey(ReadOnlySpan<byte> key) => _keys.ContainsKey(key);
 
+    /// <summary>Whether <paramref name="key"/> is live (no I/O). An empty array is the empty key.</summary>
+    /// <param name="key">The key.</param>
+    /// <returns>True when the key has a value.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null (a span cannot tell null from the empty key; an array can).</exception>
+    public bool ContainsKey(byte[] key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return _keys.ContainsKey(key.AsSpan());
+    }
+
+    /// <summary>Whether the UTF-8 of <paramref name="key"/> is a live key (no I/O).</summary>
+    /// <param name="key">The key, stored as its UTF-8 bytes (no byte-order mark).</param>
+    /// <returns>True when the key has a value.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
+    /// <exception cref="System.Text.EncoderFallbackException"><paramref name="key"/> holds a lone surrogate (it has no UTF-8).</exception>
+    public bool ContainsKey(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        using var utf8 = Utf8Text.Encode(key);
+        return _keys.ContainsKey(utf8.Span);
+    }
+
     /// <summary>Where the latest Put of <paramref name="key"/> is, or null when the key is not live (no I/O).</summary>
     /// <param name="key">The key.</param>
     /// <returns>The location, or null.</returns>
     public RecordRef? RefOf(ReadOnlySpan<byte> key) => _keys.TryGet(key, out var r) ? r : null;
+
+    /// <summary>Where the latest Put of <paramref name="key"/> is, or null when the key is not live (no I/O).</summary>
+    /// <param name="key">The key; an empty array is the empty key.</param>
+    /// <returns>The location, or null.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
+    public RecordRef? RefOf(byte[] key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return RefOf(key.AsSpan());
+    }
 
     /// <summary>
     /// Reads the value of <paramref name="key"/>: one positional read of exactly its frame, with length,
@@ -211,6 +244,42 @@ public sealed class KvStore : IDisposable
                 // The frame moved into a compaction image while we read: look the key up again.
             }
         }
+    }
+
+    /// <summary>
+    /// Reads the value of <paramref name="key"/> as <see cref="Get(ReadOnlySpan{byte})"/> does. An empty array is the
+    /// empty key (a valid key, as upstream).
+    /// </summary>
+    /// <param name="key">The key.</param>
+    /// <returns>A copy of the value, or null when the key is not live.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null (a span cannot tell null from the empty key; an array can).</exception>
+    /// <exception cref="CorruptRecordException">The frame on disk no longer verifies.</exception>
+    public byte[]? Get(byte[] key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return Get(key.AsSpan());
+    }
+
+    /// <summary>
+    /// Reads the value of the UTF-8 key <paramref name="key"/> and decodes it as UTF-8: the read side of
+    /// <see cref="Put(string, string)"/>.
+    /// </summary>
+    /// <param name="key">The key, looked up as its UTF-8 bytes.</param>
+    /// <returns>The value as a string, or null when the key is not live.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
+    /// <exception cref="System.Text.EncoderFallbackException"><paramref name="key"/> holds a lone surrogate.</exception>
+    /// <exception cref="System.Text.DecoderFallbackException">The value is not valid UTF-8 (it was written as bytes): use <see cref="Get(ReadOnlySpan{byte})"/>.</exception>
+    /// <exception cref="CorruptRecordException">The frame on disk no longer verifies.</exception>
+    public string? GetString(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        byte[]? value;
+        using (var utf8 = Utf8Text.Encode(key))
+        {
+            value = Get(utf8.Span);
+        }
+
+        return value is null ? null : Utf8Text.Strict.GetString(value);
     }
 
     /// <summary>
@@ -332,16 +401,79 @@ public sealed class KvStore : IDisposable
     public void Put(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => Writer.AppendRecord(RecordType.Put, key, value);
 
     /// <summary>
+    /// Sets <paramref name="key"/> to <paramref name="value"/> as <see cref="Put(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>
+    /// does. Empty arrays are the empty key and the empty value (both valid, as upstream).
+    /// </summary>
+    /// <param name="key">The key (at most 64 KiB).</param>
+    /// <param name="value">The value (at most 64 MiB).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (a span cannot tell null from empty; an array can).</exception>
+    /// <exception cref="RecordTooLargeException">The key or value exceeds the limits.</exception>
+    /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
+    /// <exception cref="InvalidOperationException">The store is read-only.</exception>
+    [OverloadResolutionPriority(1)]   // Put(array, [collection expression]) would otherwise be ambiguous with the span overload
+    public void Put(byte[] key, byte[] value)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        Put(key.AsSpan(), value.AsSpan());
+    }
+
+    /// <summary>
+    /// Sets the key <paramref name="key"/> to <paramref name="value"/>, both stored as UTF-8 (no byte-order mark; strict:
+    /// a lone surrogate throws rather than becoming U+FFFD, so two strings never share a key). Read it back with
+    /// <see cref="GetString"/>; the bytes are the same as <c>Put(Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(value))</c>.
+    /// </summary>
+    /// <param name="key">The key (at most 64 KiB of UTF-8).</param>
+    /// <param name="value">The value (at most 64 MiB of UTF-8).</param>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null.</exception>
+    /// <exception cref="System.Text.EncoderFallbackException">A string holds a lone surrogate (it has no UTF-8); nothing is written.</exception>
+    /// <exception cref="RecordTooLargeException">The key or value exceeds the limits.</exception>
+    /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
+    /// <exception cref="InvalidOperationException">The store is read-only.</exception>
+    public void Put(string key, string value)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        using var k = Utf8Text.Encode(key);
+        using var v = Utf8Text.Encode(value);
+        Put(k.Span, v.Span);
+    }
+
+    /// <summary>
     /// Removes <paramref name="key"/>: always appends a Delete tombstone, even for an absent key. Durability as
-    /// <see cref="Put"/>.
+    /// <see cref="Put(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>.
     /// </summary>
     /// <param name="key">The key.</param>
     /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
     /// <exception cref="InvalidOperationException">The store is read-only.</exception>
     public void Delete(ReadOnlySpan<byte> key) => Writer.AppendRecord(RecordType.Delete, key, default);
 
+    /// <summary>Removes <paramref name="key"/> as <see cref="Delete(ReadOnlySpan{byte})"/> does; an empty array is the empty key.</summary>
+    /// <param name="key">The key.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
+    /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
+    /// <exception cref="InvalidOperationException">The store is read-only.</exception>
+    public void Delete(byte[] key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        Delete(key.AsSpan());
+    }
+
+    /// <summary>Removes the UTF-8 key <paramref name="key"/> (see <see cref="Put(string, string)"/>).</summary>
+    /// <param name="key">The key.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null.</exception>
+    /// <exception cref="System.Text.EncoderFallbackException"><paramref name="key"/> holds a lone surrogate; nothing is written.</exception>
+    /// <exception cref="WriterPoisonedException">An earlier write failed on this store's log.</exception>
+    /// <exception cref="InvalidOperationException">The store is read-only.</exception>
+    public void Delete(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        using var utf8 = Utf8Text.Encode(key);
+        Delete(utf8.Span);
+    }
+
     /// <summary>
-    /// Asynchronous <see cref="Put"/>: the record is written before the first await (cancellation never
+    /// Asynchronous <see cref="Put(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>: the record is written before the first await (cancellation never
     /// leaves a torn frame); under <see cref="DurabilityMode.EveryAppend"/> the task completes once it is durable.
     /// </summary>
     /// <param name="key">The key.</param>
@@ -351,12 +483,43 @@ public sealed class KvStore : IDisposable
     public ValueTask PutAsync(ReadOnlyMemory<byte> key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) =>
         WithoutResult(Writer.AppendRecordAsync(RecordType.Put, key, value, cancellationToken));
 
-    /// <summary>Asynchronous <see cref="Delete"/>; see <see cref="PutAsync"/>.</summary>
+    /// <summary>Asynchronous <see cref="Delete(ReadOnlySpan{byte})"/>; see <see cref="PutAsync(ReadOnlyMemory{byte}, ReadOnlyMemory{byte}, CancellationToken)"/>.</summary>
     /// <param name="key">The key.</param>
     /// <param name="cancellationToken">Cancels before the write, or stops the durability wait after it.</param>
     /// <returns>Completes per the durability policy.</returns>
     public ValueTask DeleteAsync(ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default) =>
         WithoutResult(Writer.AppendRecordAsync(RecordType.Delete, key, default, cancellationToken));
+
+    /// <summary>
+    /// Asynchronous <see cref="Put(byte[], byte[])"/>: as <see cref="PutAsync(ReadOnlyMemory{byte}, ReadOnlyMemory{byte}, CancellationToken)"/>,
+    /// but a null array throws instead of meaning empty.
+    /// </summary>
+    /// <param name="key">The key; an empty array is the empty key.</param>
+    /// <param name="value">The value; an empty array is the empty value.</param>
+    /// <param name="cancellationToken">Cancels before the write, or stops the durability wait after it.</param>
+    /// <returns>Completes per the durability policy.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> or <paramref name="value"/> is null (thrown at the call, not from the task).</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
+        Justification = "The array overload mirrors the memory one so that kv.PutAsync(bytes, bytes) binds to it and null is refused; the parameter types never overlap ambiguously.")]
+    public ValueTask PutAsync(byte[] key, byte[] value, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        return PutAsync(key.AsMemory(), value.AsMemory(), cancellationToken);
+    }
+
+    /// <summary>Asynchronous <see cref="Delete(byte[])"/>; see <see cref="PutAsync(byte[], byte[], CancellationToken)"/>.</summary>
+    /// <param name="key">The key; an empty array is the empty key.</param>
+    /// <param name="cancellationToken">Cancels before the write, or stops the durability wait after it.</param>
+    /// <returns>Completes per the durability policy.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="key"/> is null (thrown at the call, not from the task).</exception>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
+        Justification = "See PutAsync(byte[], byte[], CancellationToken).")]
+    public ValueTask DeleteAsync(byte[] key, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        return DeleteAsync(key.AsMemory(), cancellationToken);
+    }
 
     /// <summary>
     /// Applies every put and delete of <paramref name="batch"/> in order with one write system call
@@ -373,7 +536,7 @@ public sealed class KvStore : IDisposable
         log.AppendBatch(batch.Records);
     }
 
-    /// <summary>Asynchronous <see cref="Apply"/>; see <see cref="PutAsync"/>.</summary>
+    /// <summary>Asynchronous <see cref="Apply"/>; see <see cref="PutAsync(ReadOnlyMemory{byte}, ReadOnlyMemory{byte}, CancellationToken)"/>.</summary>
     /// <param name="batch">The operations.</param>
     /// <param name="cancellationToken">Cancels before the write, or stops the durability wait after it.</param>
     /// <returns>Completes per the durability policy.</returns>
@@ -423,6 +586,11 @@ public sealed class KvStore : IDisposable
     /// bytewise key order (txids 1..N), no tombstones, fsynced, lock released. The source is never modified
     /// and stays usable. Byte-identical to upstream's <c>compact_to</c> for the same live set.
     /// </summary>
+    /// <remarks>
+    /// A non-empty target is refused, like an existing file in <see cref="ExportJsonl(string)"/>. Unlike the export there is
+    /// no option to replace it: a file is replaced by one atomic rename, a directory only by deleting what is in it,
+    /// which a copy should not do on your behalf. Delete the old directory yourself (or compact into a new one and swap).
+    /// </remarks>
     /// <param name="outDirectory">A missing or empty directory.</param>
     /// <returns>What was written.</returns>
     /// <exception cref="DataWalException">The target is not empty, or a read or write failed.</exception>
@@ -469,12 +637,34 @@ public sealed class KvStore : IDisposable
     public Exception? AutoCompactionError => _auto?.LastError;
 
     /// <summary>
-    /// Writes the live pairs as JSON lines <c>{"key_b64":"…","value_b64":"…"}</c> sorted bytewise by key,
-    /// atomically and durably (temp file, fsync, rename, directory fsync), streaming. Replaces an existing
-    /// file; an empty store gives an empty file. Byte-identical to upstream's <c>export_jsonl</c>.
+    /// Writes the live pairs as JSON lines <c>{"key_b64":"…","value_b64":"…"}</c> sorted bytewise by key into a
+    /// <em>new</em> file, atomically and durably (temp file, fsync, rename, directory fsync), streaming; an empty store
+    /// gives an empty file. The lines are byte-identical to upstream's <c>export_jsonl</c>.
+    /// </summary>
+    /// <remarks>
+    /// An existing file at <paramref name="outPath"/> is refused (<see cref="DataWalException"/>, nothing written), also
+    /// one that appears while the export runs (the final rename never replaces): the same rule as
+    /// <see cref="CompactTo"/>, the <c>datawal export</c> command and <see cref="File.Copy(string, string)"/>. Pass
+    /// <c>overwrite: true</c> (<see cref="ExportJsonl(string, bool)"/>) to replace it atomically. Before issue 17 this
+    /// overload replaced an existing file, as upstream's library does; refusing by default means a mistyped path can no
+    /// longer destroy a file, and the old behaviour is one argument away.
+    /// </remarks>
+    /// <param name="outPath">The output file; missing parent directories are created.</param>
+    /// <exception cref="DataWalException">The file exists (the inner exception is an <see cref="SafeAtomic.AlreadyExistsException"/>), or a write
+    /// failed (the inner <see cref="SafeAtomic.SafeAtomicException"/> says whether anything was written).</exception>
+    /// <exception cref="CorruptRecordException">A live frame no longer verifies; nothing is written.</exception>
+    public void ExportJsonl(string outPath) => JsonlExport.Run(this, outPath, overwrite: false, CancellationToken.None);
+
+    /// <summary>
+    /// <see cref="ExportJsonl(string)"/>, choosing what happens to an existing file: refused when
+    /// <paramref name="overwrite"/> is false; replaced atomically when it is true (readers and crashes see the old file
+    /// or the whole new one, never a mix).
     /// </summary>
     /// <param name="outPath">The output file; missing parent directories are created.</param>
-    public void ExportJsonl(string outPath) => JsonlExport.Run(this, outPath, CancellationToken.None);
+    /// <param name="overwrite">True to replace an existing file.</param>
+    /// <exception cref="DataWalException">The file exists and <paramref name="overwrite"/> is false, or a write failed.</exception>
+    /// <exception cref="CorruptRecordException">A live frame no longer verifies; nothing is written (an existing file is intact).</exception>
+    public void ExportJsonl(string outPath, bool overwrite) => JsonlExport.Run(this, outPath, overwrite, CancellationToken.None);
 
     /// <summary>
     /// Asynchronous <see cref="CompactTo"/> on the thread pool. Cancellation stops it between records; the
@@ -487,14 +677,24 @@ public sealed class KvStore : IDisposable
         Task.Run(() => Compaction.Run(this, outDirectory, cancellationToken), cancellationToken);
 
     /// <summary>
-    /// Asynchronous <see cref="ExportJsonl"/> on the thread pool. Cancellation before the final rename leaves
-    /// any existing file untouched and no temp file behind.
+    /// Asynchronous <see cref="ExportJsonl(string)"/> on the thread pool (an existing file is refused). Cancellation
+    /// before the final rename leaves any existing file untouched and no temp file behind.
     /// </summary>
     /// <param name="outPath">The output file.</param>
     /// <param name="cancellationToken">Stops the export.</param>
     /// <returns>Completes when the file is durable.</returns>
     public Task ExportJsonlAsync(string outPath, CancellationToken cancellationToken = default) =>
-        Task.Run(() => JsonlExport.Run(this, outPath, cancellationToken), cancellationToken);
+        Task.Run(() => JsonlExport.Run(this, outPath, overwrite: false, cancellationToken), cancellationToken);
+
+    /// <summary>Asynchronous <see cref="ExportJsonl(string, bool)"/>; see <see cref="ExportJsonlAsync(string, CancellationToken)"/>.</summary>
+    /// <param name="outPath">The output file.</param>
+    /// <param name="overwrite">True to replace an existing file.</param>
+    /// <param name="cancellationToken">Stops the export.</param>
+    /// <returns>Completes when the file is durable.</returns>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
+        Justification = "Mirrors ExportJsonl(string, bool); the bool parameter is required, so no call is ambiguous.")]
+    public Task ExportJsonlAsync(string outPath, bool overwrite, CancellationToken cancellationToken = default) =>
+        Task.Run(() => JsonlExport.Run(this, outPath, overwrite, cancellationToken), cancellationToken);
 
     /// <summary>
     /// A live feed of this store's changes: every put and delete record from <paramref name="position"/> on,
@@ -503,7 +703,7 @@ public sealed class KvStore : IDisposable
     /// record types the store is made of; the same guarantees hold (rotations crossed, no torn frame, writer
     /// restarts survived, <see cref="FollowOptions.DurableOnly"/>).
     /// </summary>
-    /// <param name="position">Where to start; <see cref="FollowPosition.After"/> takes a <see cref="RefOf"/> or a record's <see cref="Record.Ref"/>.</param>
+    /// <param name="position">Where to start; <see cref="FollowPosition.After"/> takes a <see cref="RefOf(ReadOnlySpan{byte})"/> or a record's <see cref="Record.Ref"/>.</param>
     /// <param name="options">Options, or null for the defaults.</param>
     /// <param name="cancellationToken">Ends the feed with <see cref="OperationCanceledException"/>.</param>
     /// <returns>Put records (key, value) and Delete records (key, empty payload).</returns>
@@ -525,21 +725,77 @@ public sealed class KvStore : IDisposable
     }
 
     /// <summary>
-    /// Releases the writer lock (if any) and the read handles. Under <see cref="DurabilityMode.Manual"/> nothing is
-    /// fsynced implicitly; under the other modes the log runs a last fsync first (see <see cref="RecordLog.Dispose"/>).
+    /// Stops a background compaction, releases the read handles and the writer lock (if any). Under
+    /// <see cref="DurabilityMode.Manual"/> nothing is fsynced implicitly; under the other modes the log runs a last fsync
+    /// first, and if it fails the store is released all the same and then the failure is thrown, as
+    /// <see cref="RecordLog.Dispose"/> explains (a poisoned store throws nothing: its failure was already thrown by the
+    /// write or fsync that met it). Disposing twice or from several threads at once is safe.
     /// </summary>
+    /// <exception cref="DataWalException">The last fsync failed (everything is released anyway).</exception>
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        if (Interlocked.Exchange(ref _disposing, 1) != 0)
         {
+            _disposed.Task.GetAwaiter().GetResult();   // another call is releasing: return once it has
             return;
         }
 
-        _auto?.Dispose();
-        _pool.Dispose();
-        _log?.Dispose();
-        _keys.Dispose();
-        _relocation.Dispose();
+        try
+        {
+            _auto?.Dispose();
+            _pool.Dispose();
+            _log?.Dispose();
+        }
+        finally
+        {
+            ReleaseRest();
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Dispose"/> without blocking the caller's thread: a background compaction is cancelled and awaited, and
+    /// the log's last fsync awaited (<see cref="RecordLog.DisposeAsync"/>). Same rules as <see cref="Dispose"/>.
+    /// </summary>
+    /// <returns>Completes once everything is released.</returns>
+    /// <exception cref="DataWalException">The last fsync failed (everything is released anyway).</exception>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposing, 1) != 0)
+        {
+            await _disposed.Task.ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            if (_auto is not null)
+            {
+                await _auto.DisposeAsync().ConfigureAwait(false);
+            }
+
+            _pool.Dispose();
+            if (_log is not null)
+            {
+                await _log.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ReleaseRest();
+        }
+    }
+
+    private void ReleaseRest()
+    {
+        try
+        {
+            _keys.Dispose();
+            _relocation.Dispose();
+        }
+        finally
+        {
+            _disposed.TrySetResult();
+        }
     }
 
     /// <summary>A consistent copy of the live (key, location) pairs, optionally sorted bytewise by key.</summary>

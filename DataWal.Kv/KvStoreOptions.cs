@@ -18,7 +18,7 @@ public sealed class KvStoreOptions
     public RecordLogOptions? Log { get; init; }
 
     /// <summary>
-    /// How many read-only segment handles <see cref="KvStore.Get"/> keeps open (default 16). 0 keeps none:
+    /// How many read-only segment handles <see cref="KvStore.Get(ReadOnlySpan{byte})"/> keeps open (default 16). 0 keeps none:
     /// each read opens and closes its segment.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>

@@ -63,7 +63,7 @@ internal static class KvTelemetry
         }
     }
 
-    /// <summary>A get (<see cref="KvStore.Get"/> or <see cref="KvStore.TryGet"/>) found the key live (<paramref name="hit"/>) or not.</summary>
+    /// <summary>A get (<see cref="KvStore.Get(ReadOnlySpan{byte})"/> or <see cref="KvStore.TryGet"/>) found the key live (<paramref name="hit"/>) or not.</summary>
     public static void Read(string directory, bool hit)
     {
         if (Operations.Enabled)

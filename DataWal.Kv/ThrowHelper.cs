@@ -29,4 +29,12 @@ internal static class ThrowHelper
     /// <param name="inner">SafeAtomic's exception: it tells whether the old file is intact or the new one is in place but not confirmed durable.</param>
     public static DataWalException ExportJsonlFailed(string path, SafeAtomicException inner) =>
         new($"datawal: export jsonl to {path}: {inner.Message}", inner);
+
+    /// <param name="path">The export file (absolute).</param>
+    /// <param name="inner">The failed no-replace rename when the file appeared during the export; null when it existed before
+    /// (an <see cref="AlreadyExistsException"/> is made, so that callers tell the case apart by the inner exception either way).</param>
+    public static DataWalException ExportTargetExists(string path, AlreadyExistsException? inner) =>
+        new(
+            $"datawal: export_jsonl target {path} already exists; refusing to overwrite (pass overwrite: true to replace it)",
+            inner ?? new AlreadyExistsException($"{path} already exists", path));
 }

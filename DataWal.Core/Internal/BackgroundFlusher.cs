@@ -5,7 +5,7 @@ namespace DataWal.Core;
 /// or at once when <see cref="Wake"/> says a record or byte threshold was passed. Stops at close or at the
 /// first failure (the writer is then poisoned, which appenders see on their next call).
 /// </summary>
-internal sealed class BackgroundFlusher : IDisposable
+internal sealed class BackgroundFlusher : IDisposable, IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _signal = new(0, 1);
@@ -83,6 +83,27 @@ internal sealed class BackgroundFlusher : IDisposable
             _loop.Wait();
         }
         catch (AggregateException)
+        {
+        }
+
+        _stop.Dispose();
+        _signal.Dispose();
+    }
+
+    /// <summary>Stops the loop and awaits a flush it is running, without blocking a thread.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or DataWalException or ObjectDisposedException)
         {
         }
 

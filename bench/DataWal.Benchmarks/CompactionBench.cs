@@ -13,7 +13,7 @@ namespace DataWal.Benchmarks;
 /// (VmHWM reset through /proc/self/clear_refs after the open) — the source is left as it was.</item>
 /// <item><c>compact</c>: open, then time <see cref="KvStore.Compact"/> in place; same peak RSS measurement.</item>
 /// <item><c>throughput</c>: open the (now compacted) store, overwrite every key once so half the bytes are dead again,
-/// then single-threaded random overwrites (<see cref="KvStore.Put"/>, <see cref="DurabilityMode.Manual"/>, no fsync):
+/// then single-threaded random overwrites (<see cref="KvStore.Put(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/>, <see cref="DurabilityMode.Manual"/>, no fsync):
 /// S seconds without a compaction, then while a <see cref="KvStore.CompactAsync"/> runs (until it completes), then as
 /// long again without. Puts/s and the longest single put of each phase.</item>
 /// </list>

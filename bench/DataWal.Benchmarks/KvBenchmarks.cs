@@ -6,7 +6,7 @@ namespace DataWal.Benchmarks;
 
 /// <summary>
 /// Upstream <c>datawal_kv</c>: put of new keys into a keydir of 1k/10k/100k, get round-robin (allocating
-/// <see cref="KvStore.Get"/> and non-allocating <see cref="KvStore.TryGet"/>), delete + re-put. 16-byte
+/// <see cref="KvStore.Get(ReadOnlySpan{byte})"/> and non-allocating <see cref="KvStore.TryGet"/>), delete + re-put. 16-byte
 /// keys (index LE in the first 8), 64-byte values of 0xCD. A store that a benchmark changed is rebuilt
 /// between iterations (outside the measurement), so every iteration starts from the stated keydir size
 /// (put keeps adding new keys during an iteration, as upstream's does: 16,384 per iteration).
@@ -127,7 +127,7 @@ public class OpenRebuildBenchmarks
 
 /// <summary>
 /// Upstream <c>compaction</c>: 10,000 keys with 10/50/100 % left live by deleting the rest;
-/// <see cref="KvStore.CompactTo"/> into a fresh directory (fsynced) and <see cref="KvStore.ExportJsonl"/>
+/// <see cref="KvStore.CompactTo"/> into a fresh directory (fsynced) and <see cref="KvStore.ExportJsonl(string)"/>
 /// (atomic replace: temp file, fsync, rename, directory fsync). Outputs are removed between iterations
 /// (16 invocations per iteration, 10 iterations).
 /// </summary>
@@ -189,5 +189,5 @@ public class CompactionBenchmarks
         _store!.CompactTo(Path.Combine(_outRoot!, (_outCounter++).ToString(System.Globalization.CultureInfo.InvariantCulture))).LiveKeys;
 
     [Benchmark]
-    public void ExportJsonl() => _store!.ExportJsonl(Path.Combine(_outRoot!, "export.jsonl"));
+    public void ExportJsonl() => _store!.ExportJsonl(Path.Combine(_outRoot!, "export.jsonl"), overwrite: true);   // every iteration replaces the last one's file
 }

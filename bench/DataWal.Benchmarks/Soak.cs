@@ -7,7 +7,7 @@ namespace DataWal.Benchmarks;
 
 /// <summary>
 /// "soak" mode: one writer thread does random overwrites (and some deletes) of a bounded key set through
-/// <see cref="KvStore.Put"/> / <see cref="KvStore.Delete"/> under <see cref="DurabilityMode.Grouped"/> (default) with a small
+/// <see cref="KvStore.Put(ReadOnlySpan{byte}, ReadOnlySpan{byte})"/> / <see cref="KvStore.Delete(ReadOnlySpan{byte})"/> under <see cref="DurabilityMode.Grouped"/> (default) with a small
 /// <see cref="RecordLogOptions.MaxSegmentBytes"/> and <see cref="KvStoreOptions.AutoCompaction"/> on, for a fixed time.
 /// Every interval it prints one row: disk use of the store directory, live bytes, segments, RSS, open fds, GC heap,
 /// writes/s, completed compactions (counted through the store's compaction metrics, <see cref="CompactionCounter"/>).

@@ -224,4 +224,68 @@ public class CheckExportCompactTests
         Assert.That(r.Code, Is.EqualTo(3), r.ToString());
         Assert.That(Path.Exists(target), Is.False);
     }
+
+    // ---- issue 17: one rule for existing targets, one rule for a damaged tail
+
+    [Test]
+    public void Export_with_overwrite_replaces_an_existing_file()
+    {
+        string store = Corpus.Copy(_dir, "compact_to_output");
+        string outfile = _dir["out.jsonl"];
+        File.WriteAllText(outfile, "old, longer than the new export will be ........................................................");
+        var r = Cli.Run("export", store, outfile, "--overwrite");
+        Assert.That(r.Code, Is.Zero, r.ToString());
+        Assert.That(File.ReadAllText(outfile), Is.EqualTo(ExportedCompactToOutput));
+        Assert.That(r.Err, Is.Empty);
+        Assert.That(Directory.GetFileSystemEntries(_dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal),
+            Is.EqualTo(new[] { "compact_to_output", "out.jsonl" }), "no temp file left");
+
+        // Without an existing file --overwrite changes nothing.
+        File.Delete(outfile);
+        Assert.That(Cli.Run("--json", "export", store, outfile, "--overwrite").Code, Is.Zero);
+        Assert.That(File.ReadAllText(outfile), Is.EqualTo(ExportedCompactToOutput));
+    }
+
+    [Test]
+    public void Export_compact_and_dump_of_a_torn_tail_exit_0_with_a_note([Values] bool json)
+    {
+        string store = Stores.Kv(_dir, ("a", "1"), ("b", "2"));
+        Stores.Tear(store, 3);
+        string note = $"note: the last segment of {store} ends in a damaged tail of 27 bytes (a write that never completed), left out; " +
+                      "nothing acknowledged is lost, and the next writer open cuts it\n";
+        string[] prefix = json ? ["--json"] : [];
+        var before = DirectorySnapshot.Capture(store);
+
+        var export = Cli.Run([.. prefix, "export", store, _dir["out.jsonl"]]);
+        Assert.That(export.Code, Is.Zero, export.ToString());
+        Assert.That(export.Err, Is.EqualTo("datawal: export: " + note));
+        Assert.That(File.ReadAllText(_dir["out.jsonl"]), Is.EqualTo("{\"key_b64\":\"YQ==\",\"value_b64\":\"MQ==\"}\n"), "the intact keys, complete");
+
+        var compact = Cli.Run([.. prefix, "compact", store, _dir["compacted"]]);
+        Assert.That(compact.Code, Is.Zero, compact.ToString());
+        Assert.That(compact.Err, Is.EqualTo("datawal: compact: " + note));
+        Assert.That(Cli.Run("check", _dir["compacted"]).Code, Is.Zero, "the compacted copy has no tail");
+
+        var dump = Cli.Run([.. prefix, "dump", store]);
+        Assert.That(dump.Code, Is.Zero, dump.ToString());
+        Assert.That(dump.Err, Is.EqualTo("datawal: dump: " + note));
+        Assert.That(dump.Lines, Has.Length.EqualTo(1), "stdout keeps its shape: one frame");
+
+        // The commands that report on the store keep exiting 2 (stdout carries tail_truncated there).
+        foreach (string command in new[] { "scan", "report", "verify", "check" })
+        {
+            Assert.That(Cli.Run([.. prefix, command, store]).Code, Is.EqualTo(2), command);
+        }
+
+        Assert.That(DirectorySnapshot.Capture(store), Is.EqualTo(before), "read-only, the tail included");
+    }
+
+    [Test]
+    public void Export_compact_and_dump_of_a_clean_store_print_no_note()
+    {
+        string store = Stores.Kv(_dir, ("a", "1"));
+        Assert.That(Cli.Run("export", store, _dir["out.jsonl"]).Err, Is.Empty);
+        Assert.That(Cli.Run("compact", store, _dir["compacted"]).Err, Is.Empty);
+        Assert.That(Cli.Run("dump", store).Err, Is.Empty);
+    }
 }

@@ -9,7 +9,7 @@ using static DataWal.Kv.Tests.TestUtil;
 namespace DataWal.Kv.Tests;
 
 /// <summary>
-/// <see cref="KvStore.ExportJsonl"/> (docs/design.md U5.4; upstream <c>tests/datawal.rs</c> 9): exact line format,
+/// <see cref="KvStore.ExportJsonl(string)"/> (docs/design.md U5.4; upstream <c>tests/datawal.rs</c> 9): exact line format,
 /// bytewise order, padded standard base64, and the atomic-file protocol (replacement, parents, no temp
 /// files, failures leave the old file).
 /// </summary>
@@ -128,7 +128,7 @@ public class ExportTests
     }
 
     [Test]
-    public void Export_replaces_an_existing_file_atomically()
+    public async Task Export_replaces_an_existing_file_atomically_with_overwrite([Values] bool async)
     {
         using var dir = new TempDir();
         string path = dir["export.jsonl"];
@@ -136,11 +136,81 @@ public class ExportTests
         using var kv = KvStore.Open(dir["src"]);
         kv.Put("k"u8, "v"u8);
 
-        kv.ExportJsonl(path);
+        if (async)
+        {
+            await kv.ExportJsonlAsync(path, overwrite: true);
+        }
+        else
+        {
+            kv.ExportJsonl(path, overwrite: true);
+        }
 
         Assert.That(File.ReadAllText(path), Is.EqualTo(JsonLine(B("k"), B("v"))), "the whole old file is gone, not overwritten in place");
         Assert.That(AtomicFile.FindTempFiles(dir.Path), Is.Empty);
         Assert.That(Directory.GetFiles(dir.Path).Select(Path.GetFileName), Is.EqualTo(new[] { "export.jsonl" }));
+    }
+
+    [Test]
+    public async Task Export_refuses_an_existing_file_by_default_and_writes_nothing([Values] bool async, [Values] bool explicitFalse)
+    {
+        using var dir = new TempDir();
+        string path = dir["export.jsonl"];
+        File.WriteAllText(path, "mine\n");
+        Directory.CreateDirectory(dir["a-directory.jsonl"]);
+        using var kv = KvStore.Open(dir["src"]);
+        kv.Put("k"u8, "v"u8);
+
+        foreach (string target in new[] { path, dir["a-directory.jsonl"] })
+        {
+            var e = async
+                ? await Assert.ThrowsAsync<DataWalException>(() => explicitFalse ? kv.ExportJsonlAsync(target, overwrite: false) : kv.ExportJsonlAsync(target))
+                : Assert.Throws<DataWalException>(() =>
+                {
+                    if (explicitFalse)
+                    {
+                        kv.ExportJsonl(target, overwrite: false);
+                    }
+                    else
+                    {
+                        kv.ExportJsonl(target);
+                    }
+                });
+            Assert.That(e!.Message, Is.EqualTo($"datawal: export_jsonl target {target} already exists; refusing to overwrite (pass overwrite: true to replace it)"));
+        }
+
+        Assert.That(File.ReadAllText(path), Is.EqualTo("mine\n"));
+        Assert.That(AtomicFile.FindTempFiles(dir.Path), Is.Empty);
+        Assert.That(Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName).Order(StringComparer.Ordinal),
+            Is.EqualTo(new[] { "a-directory.jsonl", "export.jsonl", "src" }));
+    }
+
+    [Test]
+    public void Export_refuses_a_file_that_appears_while_it_runs_and_leaves_no_temp()
+    {
+        using var dir = new TempDir();
+        string path = dir["export.jsonl"];
+        using var kv = KvStore.Open(dir["src"]);
+        kv.Put("k"u8, "v"u8);
+
+        using (var faults = FaultInjector.Install())
+        {
+            // Just before the export's final no-replace rename, someone else creates the target (the rule's path
+            // filter runs at the call; it fails nothing, the real rename then meets the file).
+            faults.Fail(Call.RenameNoReplace, ErrorNumbers.EIO, path: _ =>
+            {
+                if (!File.Exists(path))
+                {
+                    File.WriteAllText(path, "theirs\n");
+                }
+
+                return false;
+            });
+            var e = Assert.Throws<DataWalException>(() => kv.ExportJsonl(path));
+            Assert.That(e!.InnerException, Is.InstanceOf<AlreadyExistsException>());
+        }
+
+        Assert.That(File.ReadAllText(path), Is.EqualTo("theirs\n"));
+        Assert.That(AtomicFile.FindTempFiles(dir.Path), Is.Empty);
     }
 
     [Test]
@@ -213,7 +283,7 @@ public class ExportTests
         {
             // Only the export's own files: its temp file (and, for a rename, the export path it targets).
             faults.Fail(call, ErrorNumbers.EIO, path: p => p is not null && Path.GetDirectoryName(p) == dir.Path);
-            var e = Assert.Throws(Is.InstanceOf<IOException>(), () => kv.ExportJsonl(path));
+            var e = Assert.Throws(Is.InstanceOf<IOException>(), () => kv.ExportJsonl(path, overwrite: true));
             Assert.That(e, Is.InstanceOf<DataWalException>());
             Assert.That(e!.InnerException, Is.InstanceOf<NotWrittenException>(), "the old export is intact");
             Assert.That(faults.Calls.Any(c => c.Call == call && Path.GetDirectoryName(c.Path) == dir.Path), Is.True, $"the {call} was reached");
@@ -226,7 +296,7 @@ public class ExportTests
 
         // The store is unaffected and a retry succeeds.
         Assert.That(kv.Log.IsPoisoned, Is.False);
-        kv.ExportJsonl(path);
+        kv.ExportJsonl(path, overwrite: true);
         Assert.That(File.ReadAllText(path), Is.EqualTo(JsonLine(B("k"), B("v"))));
     }
 
@@ -241,7 +311,7 @@ public class ExportTests
         kv.Put("b"u8, "will rot"u8);
         FlipByte(Seg(dir["src"], 1), (long)kv.RefOf("b"u8)!.Value.Offset + WireFormat.HeaderLength + 2);
 
-        var e = Assert.Throws<CorruptRecordException>(() => kv.ExportJsonl(path));
+        var e = Assert.Throws<CorruptRecordException>(() => kv.ExportJsonl(path, overwrite: true));
         Assert.That(e!.Message, Does.Contain("CRC mismatch"));
         Assert.That(File.ReadAllText(path), Is.EqualTo("old export\n"));
         Assert.That(AtomicFile.FindTempFiles(dir.Path), Is.Empty);

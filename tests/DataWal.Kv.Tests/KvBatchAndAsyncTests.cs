@@ -126,7 +126,7 @@ public class KvBatchAndAsyncTests
     }
 
     [Test]
-    public async Task Export_cancelled_at_any_moment_leaves_the_old_file_or_the_whole_new_one_and_no_temp()
+    public async Task Export_cancelled_at_any_moment_leaves_the_old_file_or_the_whole_new_one_and_no_temp([Values] bool overwrite)
     {
         using var dir = new TempDir();
         using var kv = KvStore.Open(dir["src"]);
@@ -145,9 +145,18 @@ public class KvBatchAndAsyncTests
         int cancelledMidway = 0;
         for (int attempt = 0; attempt < 12; attempt++)
         {
-            File.WriteAllText(dir["out.jsonl"], "old");
+            // With overwrite an old file is replaced; without, the export goes through a temp file and a no-replace rename.
+            if (overwrite)
+            {
+                File.WriteAllText(dir["out.jsonl"], "old");
+            }
+            else
+            {
+                File.Delete(dir["out.jsonl"]);
+            }
+
             using var cts = new CancellationTokenSource();
-            var export = kv.ExportJsonlAsync(dir["out.jsonl"], cts.Token);
+            var export = kv.ExportJsonlAsync(dir["out.jsonl"], overwrite, cts.Token);
             await Task.Delay(attempt);
             cts.Cancel();
             try
@@ -158,7 +167,14 @@ public class KvBatchAndAsyncTests
             catch (OperationCanceledException)
             {
                 cancelledMidway++;
-                Assert.That(File.ReadAllText(dir["out.jsonl"]), Is.EqualTo("old"));
+                if (overwrite)
+                {
+                    Assert.That(File.ReadAllText(dir["out.jsonl"]), Is.EqualTo("old"));
+                }
+                else
+                {
+                    Assert.That(File.Exists(dir["out.jsonl"]), Is.False);
+                }
             }
 
             Assert.That(AtomicFile.FindTempFiles(dir.Path), Is.Empty);

@@ -65,7 +65,7 @@ internal static class TestUtil
     /// </summary>
     public static List<string> Dump(KvStore store) => HexMap(store.Items());
 
-    /// <summary>Like <see cref="Dump"/>, but reading key by key through <see cref="KvStore.Get"/>.</summary>
+    /// <summary>Like <see cref="Dump"/>, but reading key by key through <see cref="KvStore.Get(ReadOnlySpan{byte})"/>.</summary>
     public static List<string> DumpByGet(KvStore store) =>
         HexMap(store.Keys().Select(key => new KeyValuePair<byte[], byte[]>(key, store.Get(key) ?? throw new AssertionException($"live key {Hex(key)} has no value"))));
 

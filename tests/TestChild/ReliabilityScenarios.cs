@@ -273,7 +273,8 @@ internal static class ReliabilityScenarios
         using var kv = KvStore.Open(source);
         for (int i = 0; i < 5000; i++)
         {
-            kv.ExportJsonl(Path.Combine(outDir, $"export_{i}.jsonl"));
+            // Each cycle of the crash test starts again at 0 in the same directory: replace what an earlier cycle left.
+            kv.ExportJsonl(Path.Combine(outDir, $"export_{i}.jsonl"), overwrite: true);
             Console.WriteLine($"exported {i}");
         }
 
