@@ -645,7 +645,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// An existing file at <paramref name="outPath"/> is refused (<see cref="DataWalException"/>, nothing written), also
     /// one that appears while the export runs (the final rename never replaces): the same rule as
     /// <see cref="CompactTo"/>, the <c>datawal export</c> command and <see cref="File.Copy(string, string)"/>. Pass
-    /// <c>overwrite: true</c> (<see cref="ExportJsonl(string, bool)"/>) to replace it atomically. Before issue 17 this
+    /// <c>overwrite: true</c> (<see cref="ExportJsonl(string, bool)"/>) to replace it atomically. Earlier 0.1 builds of this
     /// overload replaced an existing file, as upstream's library does; refusing by default means a mistyped path can no
     /// longer destroy a file, and the old behaviour is one argument away.
     /// </remarks>

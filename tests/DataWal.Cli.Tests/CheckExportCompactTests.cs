@@ -225,7 +225,7 @@ public class CheckExportCompactTests
         Assert.That(Path.Exists(target), Is.False);
     }
 
-    // ---- issue 17: one rule for existing targets, one rule for a damaged tail
+    // ---- one rule for existing targets, one rule for a damaged tail
 
     [Test]
     public void Export_with_overwrite_replaces_an_existing_file()

@@ -6,7 +6,7 @@ using static DataWal.Core.Tests.TestUtil;
 namespace DataWal.Core.Tests;
 
 /// <summary>
-/// Issue 17, disposing a writer that owes a last fsync (EveryAppend, Grouped): <see cref="RecordLog.DisposeAsync"/>
+/// Disposing a writer that owes a last fsync (EveryAppend, Grouped): <see cref="RecordLog.DisposeAsync"/>
 /// awaits it; a failed last fsync is thrown after the handle is closed and the lock released (as FileStream does);
 /// an already poisoned writer throws nothing; double and concurrent disposes are safe.
 /// </summary>

@@ -7,7 +7,7 @@ using static DataWal.Kv.Tests.TestUtil;
 namespace DataWal.Kv.Tests;
 
 /// <summary>
-/// Issue 17, "null is not an empty key": the <c>byte[]</c> and <c>string</c> overloads refuse null (a span cannot tell
+/// "Null is not an empty key": the <c>byte[]</c> and <c>string</c> overloads refuse null (a span cannot tell
 /// null from empty, so the span overloads used to take a null array as the empty key), an empty array is still the
 /// empty key, and strings are UTF-8 on disk.
 /// </summary>

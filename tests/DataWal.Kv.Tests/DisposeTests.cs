@@ -7,7 +7,7 @@ using static DataWal.Kv.Tests.TestUtil;
 namespace DataWal.Kv.Tests;
 
 /// <summary>
-/// Issue 17: <see cref="KvStore"/> is <see cref="IAsyncDisposable"/>; a failed last fsync (Grouped) is thrown after the
+/// <see cref="KvStore"/> is <see cref="IAsyncDisposable"/>; a failed last fsync (Grouped) is thrown after the
 /// store is released; a poisoned store disposes silently; double and concurrent disposes are safe.
 /// </summary>
 [NonParallelizable]
