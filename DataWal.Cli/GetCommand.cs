@@ -54,9 +54,11 @@ internal static class GetCommand
 
     public static int Run(CliContext context, string store, byte[] key, BytesMode mode, int? truncate, ReadMode readMode = ReadMode.Strict)
     {
-        using var kv = Open(store, () => Store.OpenKv(context, store, readMode));
-        int code = Lookup(context, store, kv, key, mode, truncate);
-        return Salvage.Finish(context, "get", kv.RecoveryReport.SkippedRanges, code);
+        var reader = Open(store, () => Store.OpenReader(context, store, readMode));
+        var latest = new LatestValue(key);
+        var report = Open(store, () => reader.Replay(latest));
+        int code = Print(context, key, latest.Value, mode, truncate);
+        return Salvage.Finish(context, "get", report.SkippedRanges, code);
     }
 
     /// <summary>Runs <paramref name="open"/>; corruption becomes exit 3 with the salvage hint.</summary>
@@ -72,9 +74,8 @@ internal static class GetCommand
         }
     }
 
-    private static int Lookup(CliContext context, string store, Kv.KvStore kv, byte[] key, BytesMode mode, int? truncate)
+    private static int Print(CliContext context, byte[] key, byte[]? value, BytesMode mode, int? truncate)
     {
-        byte[]? value = Open(store, () => kv.Get(key));
         if (value is null)
         {
             if (context.Json)
@@ -106,6 +107,27 @@ internal static class GetCommand
         }
 
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// One streaming pass's memory of one key (<c>get</c> builds no key directory: constant memory at any size): every
+    /// frame the pass hands over is already CRC-checked, so a Put of the key copies its payload (memory: one value)
+    /// and a Delete forgets it; Raw frames and other keys are skipped. Last write wins, as in the key directory.
+    /// </summary>
+    private sealed class LatestValue(byte[] key) : IFrameVisitor
+    {
+        /// <summary>The key's latest value, or null when it is not live.</summary>
+        public byte[]? Value { get; private set; }
+
+        public void Visit(LogFrame frame)
+        {
+            if (frame.Type == RecordType.Raw || !frame.Key.SequenceEqual(key))
+            {
+                return;
+            }
+
+            Value = frame.Type == RecordType.Put ? frame.Payload.ToArray() : null;
+        }
     }
 
     /// <summary>Decodes the one key option given (before the store is opened, as upstream).</summary>
