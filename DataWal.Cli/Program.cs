@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using DataWal.Core;
@@ -142,7 +143,7 @@ internal sealed class App
         var parse = root.Parse(args);
         if (parse.Action is ParseErrorAction)
         {
-            foreach (var error in parse.Errors)
+            foreach (var error in UsageErrors(root, parse))
             {
                 _err.Write($"datawal: error: {error.Message}\n");
             }
@@ -170,6 +171,23 @@ internal sealed class App
             _err.Write($"datawal: error: {e.Message}\n");
             return ExitCodes.Error;
         }
+    }
+
+    /// <summary>
+    /// The parse errors to print: all of them, except that an unrecognized word where a command belongs
+    /// (<c>datawal frobnicate</c>) is reported alone, without the "no command was given" error that comes with it.
+    /// </summary>
+    private static IEnumerable<ParseError> UsageErrors(RootCommand root, ParseResult parse)
+    {
+        if (parse.CommandResult.Command is not RootCommand || parse.UnmatchedTokens.Count == 0)
+        {
+            return parse.Errors;
+        }
+
+        // The parser's own (localized) wording of "no command": the one error of an empty command line.
+        var noCommand = root.Parse([]).Errors.Select(e => e.Message).ToHashSet(StringComparer.Ordinal);
+        var rest = parse.Errors.Where(e => !noCommand.Contains(e.Message)).ToList();
+        return rest.Count > 0 ? rest : parse.Errors;
     }
 
     /// <summary>Sets a command's action: builds its context and turns every failure into a message and an exit code.</summary>
@@ -268,8 +286,20 @@ internal sealed class App
 
         public override int Invoke(ParseResult parseResult)
         {
-            int code = inner.Invoke(parseResult);
             var output = parseResult.InvocationConfiguration.Output;
+            var help = new StringWriter { NewLine = "\n" };
+            parseResult.InvocationConfiguration.Output = help;
+            int code;
+            try
+            {
+                code = inner.Invoke(parseResult);
+            }
+            finally
+            {
+                parseResult.InvocationConfiguration.Output = output;
+            }
+
+            output.Write(MarkOptionalArguments(help.ToString(), parseResult.CommandResult.Command));
             if (examples.TryGetValue(parseResult.CommandResult.Command, out var lines) && lines.Length > 0)
             {
                 output.Write("Examples:\n");
@@ -282,6 +312,57 @@ internal sealed class App
             }
 
             return code;
+        }
+
+        /// <summary>
+        /// The Commands list shows a subcommand's optional argument as optional, as the subcommand's own usage line does
+        /// (<c>demo [&lt;dir&gt;]</c>, <c>compact &lt;store&gt; [&lt;target&gt;]</c>): the parser's default list shows every
+        /// argument as required. Rewrites those rows, and realigns the list's second column.
+        /// </summary>
+        internal static string MarkOptionalArguments(string help, Command command)
+        {
+            var rows = command.Subcommands.Where(c => !c.Hidden).Select(c =>
+            {
+                var args = c.Arguments.Where(a => !a.Hidden).ToList();
+                string label = string.Join(' ', [c.Name, .. args.Select(a => $"<{a.HelpName ?? a.Name}>")]);
+                string marked = string.Join(' ', [c.Name, .. args.Select(a => a.Arity.MinimumNumberOfValues == 0 ? $"[<{a.HelpName ?? a.Name}>]" : $"<{a.HelpName ?? a.Name}>")]);
+                return (Label: label, Marked: marked);
+            }).ToList();
+            if (rows.All(r => r.Label == r.Marked))
+            {
+                return help;
+            }
+
+            int oldColumn = 2 + rows.Max(r => r.Label.Length) + 2;
+            int newColumn = 2 + rows.Max(r => r.Marked.Length) + 2;
+            var lines = help.Split('\n');
+            bool inCommands = false;
+            for (int i = 0; i < lines.Length; i++)
+            {
+                string line = lines[i];
+                if (line == "Commands:")
+                {
+                    inCommands = true;
+                    continue;
+                }
+
+                if (!inCommands)
+                {
+                    continue;
+                }
+
+                if (line.Length == 0 || !line.StartsWith("  ", StringComparison.Ordinal))
+                {
+                    break;
+                }
+
+                var row = rows.FirstOrDefault(r => line.Length > oldColumn && line.StartsWith("  " + r.Label + " ", StringComparison.Ordinal));
+                lines[i] = row.Label is null
+                    ? new string(' ', newColumn - oldColumn) + line
+                    : ("  " + row.Marked).PadRight(newColumn) + line[oldColumn..];
+            }
+
+            return string.Join('\n', lines);
         }
     }
 
