@@ -22,7 +22,7 @@ internal static class DemoCommand
             Description = "Directory to work in, missing or empty; it is kept (default: a fresh temporary directory, removed afterwards).",
             Arity = ArgumentArity.ZeroOrOne,
         };
-        var command = new Command("demo", "Watch a store survive a torn write: write, crash, recover, read back, compact, export.") { dirArgument };
+        var command = new Command("demo", "Watch a store survive a torn write: write, crash, recover, read back, compact, export. No JSON form: --json is refused.") { dirArgument };
         app.Bind(
             command,
             (parse, context) => Run(context, parse.GetValue(dirArgument)),
@@ -33,6 +33,13 @@ internal static class DemoCommand
 
     public static int Run(CliContext context, string? directory)
     {
+        if (context.Json)
+        {
+            // A walkthrough for people: its lines are prose, not records, so --json is refused (nothing is created)
+            // rather than printing text where a consumer expects JSON lines.
+            throw new CliException("demo has no JSON form (it is a walkthrough to read); run it without --json");
+        }
+
         bool temporary = directory is null;
         string dir = directory ?? Path.Combine(Path.GetTempPath(), "datawal-demo-" + Guid.NewGuid().ToString("N")[..8]);
         if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())

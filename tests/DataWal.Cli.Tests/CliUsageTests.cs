@@ -41,6 +41,19 @@ public class CliUsageTests
         Assert.That(rows.Select(DescriptionColumn).Distinct().Count(), Is.EqualTo(1), top.Out);
     }
 
+    [TestCase("--json", "demo")]
+    [TestCase("demo", "--json")]
+    public void Demo_under_json_says_it_has_no_json_form_and_creates_nothing(params string[] args)
+    {
+        using var dir = new TestSupport.TempDir("cli-demo-json");
+        string target = dir["demo"];
+        var r = Cli.Run([.. args, target]);
+        Assert.That(r.Code, Is.EqualTo(1), r.ToString());
+        Assert.That(r.Out, Is.Empty);
+        Assert.That(r.Err, Is.EqualTo("datawal: error: demo has no JSON form (it is a walkthrough to read); run it without --json\n"));
+        Assert.That(Directory.Exists(target), Is.False);
+    }
+
     private static int DescriptionColumn(string row)
     {
         int i = row.IndexOf("  ", 2, StringComparison.Ordinal);
