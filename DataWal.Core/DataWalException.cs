@@ -68,6 +68,15 @@ public sealed class StoreLockedException : DataWalException
 
     /// <summary>The <c>.lock</c> file that is held.</summary>
     public string LockPath { get; }
+
+    /// <summary>
+    /// The holder's process id: this process's when <see cref="HeldByThisProcess"/>, otherwise the pid recorded
+    /// in <c>.lock</c> (diagnostic; null when none is recorded).
+    /// </summary>
+    public int? HolderProcessId { get; init; }
+
+    /// <summary>True when another handle in this process holds the lock (dispose it before opening again).</summary>
+    public bool HeldByThisProcess { get; init; }
 }
 
 /// <summary>
