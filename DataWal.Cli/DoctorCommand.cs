@@ -30,6 +30,9 @@ internal sealed class DoctorFindings
 
     public bool Locked { get; set; }
 
+    /// <summary>The pid the lock holder recorded in <c>.lock</c> (only when <see cref="Locked"/>; diagnostic).</summary>
+    public int? LockHolderPid { get; set; }
+
     public List<string> Warnings { get; } = [];
 
     /// <summary>local, memory, network, possibly-network or unknown (from <see cref="FileSystemType"/>).</summary>
@@ -104,6 +107,7 @@ internal static class DoctorCommand
             try
             {
                 findings.Locked = DirectoryLock.IsHeld(full);
+                findings.LockHolderPid = findings.Locked ? DirectoryLock.ReadHolderProcessId(full) : null;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -138,7 +142,7 @@ internal static class DoctorCommand
             LabelWidth);
         context.Field("  free space:", f.FreeBytes is long free ? FormatBytes(free) : "unknown", LabelWidth);
         string store = f.Segments == 0 ? "no segment files" : $"{f.Segments} segment file{(f.Segments == 1 ? "" : "s")}";
-        string lockState = f.Locked ? "LOCKED: a writer holds .lock"
+        string lockState = f.Locked ? "LOCKED: a writer holds .lock" + (f.LockHolderPid is int pid ? string.Create(CultureInfo.InvariantCulture, $" (pid {pid})") : string.Empty)
             : f.LockFile is "absent" or "regular" ? "not locked"
             : $"lock state unknown (.lock is a {f.LockFile})";
         context.Field("  store:", $"{store}; {lockState}", LabelWidth);

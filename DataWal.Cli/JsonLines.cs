@@ -265,6 +265,14 @@ internal static class JsonLines
         w.WriteString("dir_mode", f.DirectoryMode);
         w.WriteBoolean("dir_shared_writable", f.SharedWritableDirectory);
         w.WriteString("lock_file", f.LockFile);
+        if (f.LockHolderPid is int pid)
+        {
+            w.WriteNumber("lock_holder_pid", pid);
+        }
+        else
+        {
+            w.WriteNull("lock_holder_pid");
+        }
     });
 
     /// <summary>The upstream names of the record types (Rust's <c>Debug</c> of the enum).</summary>

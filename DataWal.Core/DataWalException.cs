@@ -56,6 +56,22 @@ public sealed class CorruptRecordException : DataWalException
     internal const string SalvageHint = "open it read-only with ReadMode.Salvage or run 'datawal salvage' to copy what is intact";
 }
 
+/// <summary>
+/// A store directory that has to exist does not: a reader, a read-only KV open or a follower never creates one.
+/// </summary>
+public sealed class StoreNotFoundException : DataWalException
+{
+    /// <summary>Creates the exception.</summary>
+    public StoreNotFoundException(string message, string directory, Exception? inner = null)
+        : base(message, inner)
+    {
+        Directory = directory;
+    }
+
+    /// <summary>The full path of the missing directory.</summary>
+    public string Directory { get; }
+}
+
 /// <summary>Another handle (in this or another process) holds the store's writer lock.</summary>
 public sealed class StoreLockedException : DataWalException
 {
@@ -68,6 +84,15 @@ public sealed class StoreLockedException : DataWalException
 
     /// <summary>The <c>.lock</c> file that is held.</summary>
     public string LockPath { get; }
+
+    /// <summary>
+    /// The holder's process id: this process's when <see cref="HeldByThisProcess"/>, otherwise the pid recorded
+    /// in <c>.lock</c> (diagnostic; null when none is recorded).
+    /// </summary>
+    public int? HolderProcessId { get; init; }
+
+    /// <summary>True when another handle in this process holds the lock (dispose it before opening again).</summary>
+    public bool HeldByThisProcess { get; init; }
 }
 
 /// <summary>

@@ -25,12 +25,41 @@ public sealed partial class DirectoryLock : IDisposable
     private const int LockUnlock = 8;
     private const int TransientRetries = 10;
 
+    /// <summary>The full paths of the lock files held by this process, to tell "this process" from another.</summary>
+    private static readonly HashSet<string> HeldHere = new(OperatingSystem.IsWindows() ? StringComparer.OrdinalIgnoreCase : StringComparer.Ordinal);
+
     private SafeFileHandle? _handle;
+    private readonly string _key;
 
     private DirectoryLock(string path, SafeFileHandle handle)
     {
         Path = path;
         _handle = handle;
+        _key = Key(path);
+        lock (HeldHere)
+        {
+            HeldHere.Add(_key);
+        }
+    }
+
+    private static string Key(string path)
+    {
+        try
+        {
+            return System.IO.Path.GetFullPath(path);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return path;
+        }
+    }
+
+    private static bool IsHeldHere(string path)
+    {
+        lock (HeldHere)
+        {
+            return HeldHere.Contains(Key(path));
+        }
     }
 
     /// <summary>The lock file's path.</summary>
@@ -96,8 +125,9 @@ public sealed partial class DirectoryLock : IDisposable
 
         if (!locked)
         {
+            int? pid = ReadPid(handle);
             handle.Dispose();
-            throw Locked(path, $"{Marshal.GetPInvokeErrorMessage(errno)} (os error {errno})");
+            throw Locked(path, $"{Marshal.GetPInvokeErrorMessage(errno)} (os error {errno})", pid);
         }
 
         var held = new DirectoryLock(path, handle);
@@ -254,15 +284,77 @@ public sealed partial class DirectoryLock : IDisposable
         }
         catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
         {
-            throw Locked(path, e.Message);
+            throw Locked(path, e.Message, null);
         }
     }
 
     private static DataWalException NotRegularLock(string path, FileKind kind, Exception? inner) =>
         new($"datawal: lock file {path} is {NotRegularFileException.Describe(kind)}, not a regular file; refusing to follow or replace it (remove it to let a writer open the store)", inner);
 
-    private static StoreLockedException Locked(string path, string osError) =>
-        new($"datawal: log directory is already locked: {path} ({osError}). Another process is using this datawal directory.", path);
+    /// <summary>
+    /// Upstream's message (pinned), then who holds the lock: this process (another handle in it still has the
+    /// store open) or the pid the holder wrote into <c>.lock</c>.
+    /// </summary>
+    private static StoreLockedException Locked(string path, string osError, int? pid)
+    {
+        bool here = IsHeldHere(path) || pid == Environment.ProcessId;
+        string holder = here
+            ? " It is held by this process: another handle in it has the store open; dispose that handle first."
+            : pid is int p
+                ? string.Create(CultureInfo.InvariantCulture, $" It is held by pid {p} (as recorded in .lock).")
+                : string.Empty;
+        return new($"datawal: log directory is already locked: {path} ({osError}). Another process is using this datawal directory.{holder}", path)
+        {
+            HolderProcessId = here ? Environment.ProcessId : pid,
+            HeldByThisProcess = here,
+        };
+    }
+
+    /// <summary>
+    /// The process id the current holder of <paramref name="directory"/>'s lock wrote into <c>.lock</c>, read
+    /// without taking any lock and without following a link or opening a non-regular file; null when there is
+    /// no such file or it holds no pid (diagnostic only: a writer that does not record its pid leaves a stale one).
+    /// </summary>
+    /// <param name="directory">The log directory.</param>
+    /// <returns>The recorded pid, or null.</returns>
+    public static int? ReadHolderProcessId(string directory)
+    {
+        string path = System.IO.Path.Combine(directory, FileName);
+        try
+        {
+            if (FileSync.GetFileKind(path) != FileKind.Regular)
+            {
+                return null;
+            }
+
+            using var handle = FileSync.OpenRegular(path, FileAccess.Read);
+            return ReadPid(handle);
+        }
+        catch (Exception e) when (e is SafeAtomicException or IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Whether a <see cref="DirectoryLock"/> of <paramref name="directory"/> is held by this process.</summary>
+    /// <param name="directory">The log directory.</param>
+    /// <returns>True when a handle in this process holds the writer lock.</returns>
+    public static bool IsHeldByThisProcess(string directory) => IsHeldHere(System.IO.Path.Combine(directory, FileName));
+
+    private static int? ReadPid(SafeFileHandle handle)
+    {
+        try
+        {
+            Span<byte> buffer = stackalloc byte[32];
+            int n = FileSync.Read(handle, buffer, 0);
+            string text = Encoding.ASCII.GetString(buffer[..n]).Trim();
+            return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int pid) && pid > 0 ? pid : null;
+        }
+        catch (Exception e) when (e is SafeAtomicException or IOException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Best effort: the pid is diagnostic, so failing to record it never fails the open.</summary>
     private void WritePid()
@@ -285,6 +377,11 @@ public sealed partial class DirectoryLock : IDisposable
         if (handle is null)
         {
             return;
+        }
+
+        lock (HeldHere)
+        {
+            HeldHere.Remove(_key);
         }
 
         if (!OperatingSystem.IsWindows() && !handle.IsInvalid)

@@ -48,7 +48,8 @@ public sealed class RecordLogReader
     /// <param name="directory">The log directory, which must exist.</param>
     /// <param name="mode">How passes treat damage.</param>
     /// <returns>The reader.</returns>
-    /// <exception cref="DataWalException">The path is missing or not a directory.</exception>
+    /// <exception cref="StoreNotFoundException">The directory does not exist (nothing is created).</exception>
+    /// <exception cref="DataWalException">The path is not a directory.</exception>
     public static RecordLogReader Open(string directory, ReadMode mode)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);

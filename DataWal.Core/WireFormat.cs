@@ -237,9 +237,9 @@ public static class WireFormat
         }
     }
 
-    internal static string KeyTooLargeMessage(long length) => $"datawal: key_len {length} exceeds MAX_KEY_LEN {MaxKeyLength}";
+    internal static string KeyTooLargeMessage(long length) => $"datawal: key_len {length} exceeds MAX_KEY_LEN {MaxKeyLength} (WireFormat.MaxKeyLength)";
 
-    internal static string PayloadTooLargeMessage(long length) => $"datawal: payload_len {length} exceeds MAX_PAYLOAD_LEN {MaxPayloadLength}";
+    internal static string PayloadTooLargeMessage(long length) => $"datawal: payload_len {length} exceeds MAX_PAYLOAD_LEN {MaxPayloadLength} (WireFormat.MaxPayloadLength)";
 
     /// <summary>Validates the limits (key first, as upstream) and returns the frame size.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

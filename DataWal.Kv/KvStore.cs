@@ -68,13 +68,13 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     public bool IsPoisoned => _log?.IsPoisoned ?? false;
 
     /// <summary>Number of live keys.</summary>
-    public int Count => _keys.Count;
+    public int Count => LiveKeys.Count;
 
     /// <summary>True when there are no live keys.</summary>
     public bool IsEmpty => Count == 0;
 
     /// <summary>Approximate memory held by the key directory, in bytes.</summary>
-    public long KeyDirectoryBytes => _keys.MemoryBytes;
+    public long KeyDirectoryBytes => LiveKeys.MemoryBytes;
 
     /// <summary>
     /// Opens (creating when missing) the store in <paramref name="directory"/> as its writer: takes the lock,
@@ -129,7 +129,8 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <param name="directory">The store directory, which must exist.</param>
     /// <param name="mode">How the log is read.</param>
     /// <returns>The read-only store.</returns>
-    /// <exception cref="DataWalException">The directory is missing; in strict mode also damage recovery does not tolerate.</exception>
+    /// <exception cref="StoreNotFoundException">The directory does not exist (nothing is created).</exception>
+    /// <exception cref="DataWalException">The path is not a directory; in strict mode also damage recovery does not tolerate.</exception>
     public static KvStore OpenReadOnly(string directory, ReadMode mode)
     {
         var reader = RecordLogReader.Open(directory, mode);
@@ -174,7 +175,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <summary>Whether <paramref name="key"/> is live (no I/O).</summary>
     /// <param name="key">The key.</param>
     /// <returns>True when the key has a value.</returns>
-    public bool ContainsKey(ReadOnlySpan<byte> key) => _keys.ContainsKey(key);
+    public bool ContainsKey(ReadOnlySpan<byte> key) => LiveKeys.ContainsKey(key);
 
     /// <summary>Whether <paramref name="key"/> is live (no I/O). An empty array is the empty key.</summary>
     /// <param name="key">The key.</param>
@@ -183,7 +184,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     public bool ContainsKey(byte[] key)
     {
         ArgumentNullException.ThrowIfNull(key);
-        return _keys.ContainsKey(key.AsSpan());
+        return LiveKeys.ContainsKey(key.AsSpan());
     }
 
     /// <summary>Whether the UTF-8 of <paramref name="key"/> is a live key (no I/O).</summary>
@@ -195,13 +196,13 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(key);
         using var utf8 = Utf8Text.Encode(key);
-        return _keys.ContainsKey(utf8.Span);
+        return LiveKeys.ContainsKey(utf8.Span);
     }
 
     /// <summary>Where the latest Put of <paramref name="key"/> is, or null when the key is not live (no I/O).</summary>
     /// <param name="key">The key.</param>
     /// <returns>The location, or null.</returns>
-    public RecordRef? RefOf(ReadOnlySpan<byte> key) => _keys.TryGet(key, out var r) ? r : null;
+    public RecordRef? RefOf(ReadOnlySpan<byte> key) => LiveKeys.TryGet(key, out var r) ? r : null;
 
     /// <summary>Where the latest Put of <paramref name="key"/> is, or null when the key is not live (no I/O).</summary>
     /// <param name="key">The key; an empty array is the empty key.</param>
@@ -222,6 +223,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <exception cref="CorruptRecordException">The frame on disk no longer verifies.</exception>
     public byte[]? Get(ReadOnlySpan<byte> key)
     {
+        ThrowIfDisposed();
         bool reloaded = false;
         while (true)
         {
@@ -337,6 +339,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     public bool TryGet(ReadOnlySpan<byte> key, System.Buffers.IBufferWriter<byte> destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
+        ThrowIfDisposed();
         bool reloaded = false;
         while (true)
         {
@@ -370,13 +373,14 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
 
     /// <summary>The live keys, in no particular order (no I/O).</summary>
     /// <returns>Copies of the keys.</returns>
-    public IReadOnlyList<byte[]> Keys() => _keys.Keys();
+    public IReadOnlyList<byte[]> Keys() => LiveKeys.Keys();
 
     /// <summary>Every live key with its value (each value read and verified), in no particular order.</summary>
     /// <returns>The pairs.</returns>
     /// <exception cref="CorruptRecordException">A frame no longer verifies.</exception>
     public IReadOnlyList<KeyValuePair<byte[], byte[]>> Items()
     {
+        ThrowIfDisposed();
         using var stable = EnterStableLocations();
         var snapshot = Snapshot(sorted: false);
         var items = new List<KeyValuePair<byte[], byte[]>>(snapshot.Count);
@@ -556,7 +560,41 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     public void Rotate() => Writer.Rotate();
 
     /// <summary>The writer log; the key directory follows it as its observer, so a write cannot bypass it.</summary>
-    internal RecordLog Writer => _log ?? throw ReadOnly();
+    internal RecordLog Writer
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _log ?? throw ReadOnly();
+        }
+    }
+
+    /// <summary>The key directory, once the store is known not to be disposed.</summary>
+    private KeyProjection LiveKeys
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return Volatile.Read(ref _keys);
+        }
+    }
+
+    /// <summary>
+    /// Every data member of a disposed store throws <see cref="ObjectDisposedException"/> naming <c>KvStore</c> and
+    /// its directory (not the lock or handle pool inside it). <see cref="Directory"/>, <see cref="IsReadOnly"/>,
+    /// <see cref="IsPoisoned"/>, <see cref="RecoveryReport"/> and <see cref="AutoCompactionError"/> stay readable.
+    /// </summary>
+    private void ThrowIfDisposed()
+    {
+        if (Volatile.Read(ref _disposing) != 0)
+        {
+            ThrowDisposed();
+        }
+    }
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowDisposed() =>
+        throw new ObjectDisposedException(nameof(KvStore), $"datawal: this KvStore ({Directory}) has been disposed; open the store again to use it");
 
     /// <summary>An append's durability wait without its result, allocation-free when it already completed.</summary>
     private static ValueTask WithoutResult<T>(ValueTask<T> pending)
@@ -594,7 +632,11 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <param name="outDirectory">A missing or empty directory.</param>
     /// <returns>What was written.</returns>
     /// <exception cref="DataWalException">The target is not empty, or a read or write failed.</exception>
-    public CompactionStats CompactTo(string outDirectory) => Compaction.Run(this, outDirectory, CancellationToken.None);
+    public CompactionStats CompactTo(string outDirectory)
+    {
+        ThrowIfDisposed();
+        return Compaction.Run(this, outDirectory, CancellationToken.None);
+    }
 
     /// <summary>
     /// Compacts the store in its own directory, beside live writes and gets (docs/design.md D15): seals the active
@@ -631,7 +673,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// The frame bytes of every live key's latest Put (no I/O): what a compaction keeps. The segments' total size
     /// minus this is what it would reclaim.
     /// </summary>
-    public long LiveBytes => _keys.LiveBytes;
+    public long LiveBytes => LiveKeys.LiveBytes;
 
     /// <summary>The last failure of a background compaction (<see cref="KvStoreOptions.AutoCompaction"/>), or null.</summary>
     public Exception? AutoCompactionError => _auto?.LastError;
@@ -653,7 +695,11 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <exception cref="DataWalException">The file exists (the inner exception is an <see cref="SafeAtomic.AlreadyExistsException"/>), or a write
     /// failed (the inner <see cref="SafeAtomic.SafeAtomicException"/> says whether anything was written).</exception>
     /// <exception cref="CorruptRecordException">A live frame no longer verifies; nothing is written.</exception>
-    public void ExportJsonl(string outPath) => JsonlExport.Run(this, outPath, overwrite: false, CancellationToken.None);
+    public void ExportJsonl(string outPath)
+    {
+        ThrowIfDisposed();
+        JsonlExport.Run(this, outPath, overwrite: false, CancellationToken.None);
+    }
 
     /// <summary>
     /// <see cref="ExportJsonl(string)"/>, choosing what happens to an existing file: refused when
@@ -664,7 +710,11 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <param name="overwrite">True to replace an existing file.</param>
     /// <exception cref="DataWalException">The file exists and <paramref name="overwrite"/> is false, or a write failed.</exception>
     /// <exception cref="CorruptRecordException">A live frame no longer verifies; nothing is written (an existing file is intact).</exception>
-    public void ExportJsonl(string outPath, bool overwrite) => JsonlExport.Run(this, outPath, overwrite, CancellationToken.None);
+    public void ExportJsonl(string outPath, bool overwrite)
+    {
+        ThrowIfDisposed();
+        JsonlExport.Run(this, outPath, overwrite, CancellationToken.None);
+    }
 
     /// <summary>
     /// Asynchronous <see cref="CompactTo"/> on the thread pool. Cancellation stops it between records; the
@@ -673,8 +723,11 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <param name="outDirectory">A missing or empty directory.</param>
     /// <param name="cancellationToken">Stops the compaction.</param>
     /// <returns>What was written.</returns>
-    public Task<CompactionStats> CompactToAsync(string outDirectory, CancellationToken cancellationToken = default) =>
-        Task.Run(() => Compaction.Run(this, outDirectory, cancellationToken), cancellationToken);
+    public Task<CompactionStats> CompactToAsync(string outDirectory, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return Task.Run(() => Compaction.Run(this, outDirectory, cancellationToken), cancellationToken);
+    }
 
     /// <summary>
     /// Asynchronous <see cref="ExportJsonl(string)"/> on the thread pool (an existing file is refused). Cancellation
@@ -683,8 +736,11 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <param name="outPath">The output file.</param>
     /// <param name="cancellationToken">Stops the export.</param>
     /// <returns>Completes when the file is durable.</returns>
-    public Task ExportJsonlAsync(string outPath, CancellationToken cancellationToken = default) =>
-        Task.Run(() => JsonlExport.Run(this, outPath, overwrite: false, cancellationToken), cancellationToken);
+    public Task ExportJsonlAsync(string outPath, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return Task.Run(() => JsonlExport.Run(this, outPath, overwrite: false, cancellationToken), cancellationToken);
+    }
 
     /// <summary>Asynchronous <see cref="ExportJsonl(string, bool)"/>; see <see cref="ExportJsonlAsync(string, CancellationToken)"/>.</summary>
     /// <param name="outPath">The output file.</param>
@@ -693,8 +749,11 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <returns>Completes when the file is durable.</returns>
     [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
         Justification = "Mirrors ExportJsonl(string, bool); the bool parameter is required, so no call is ambiguous.")]
-    public Task ExportJsonlAsync(string outPath, bool overwrite, CancellationToken cancellationToken = default) =>
-        Task.Run(() => JsonlExport.Run(this, outPath, overwrite, cancellationToken), cancellationToken);
+    public Task ExportJsonlAsync(string outPath, bool overwrite, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return Task.Run(() => JsonlExport.Run(this, outPath, overwrite, cancellationToken), cancellationToken);
+    }
 
     /// <summary>
     /// A live feed of this store's changes: every put and delete record from <paramref name="position"/> on,
@@ -709,6 +768,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <returns>Put records (key, value) and Delete records (key, empty payload).</returns>
     public IAsyncEnumerable<Record> FollowChangesAsync(FollowPosition position, FollowOptions? options = null, CancellationToken cancellationToken = default)
     {
+        ThrowIfDisposed();
         var records = RecordLogReader.Open(Directory).FollowAsync(position, options, cancellationToken);
         return OnlyChanges(records, cancellationToken);
     }

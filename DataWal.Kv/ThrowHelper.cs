@@ -13,11 +13,11 @@ internal static class ThrowHelper
 {
     [DoesNotReturn]
     public static void ThrowCompactTargetIsNotADirectory(string target) =>
-        throw new DataWalException($"datawal: compact_to target {target} is not a directory");
+        throw new DataWalException($"datawal: compact_to target {target} is not a directory (KvStore.CompactTo)");
 
     [DoesNotReturn]
     public static void ThrowCompactTargetIsNotEmpty(string target) =>
-        throw new DataWalException($"datawal: compact_to target {target} is not empty; refusing to overwrite");
+        throw new DataWalException($"datawal: compact_to target {target} is not empty; refusing to overwrite (KvStore.CompactTo)");
 
     public static DataWalException OpenSegmentFailed(string path, SafeAtomicException inner) =>
         new($"datawal: open segment {path}: {inner.Message}", inner);

@@ -281,6 +281,10 @@ public static class AtomicFile
         {
             throw Failures.CrossDevice(fullFrom, fullTo, e);
         }
+        catch (SystemCallException e) when (e.ErrorNumber == ErrorNumbers.ENOENT && FileSync.GetFileKind(fullFrom) == FileKind.Missing)
+        {
+            throw Failures.SourceMissing(fullFrom, fullTo, e);
+        }
         catch (SystemCallException e)
         {
             throw Failures.NotWritten(fullTo, e);

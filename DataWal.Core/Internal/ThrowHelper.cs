@@ -34,7 +34,28 @@ internal static class ThrowHelper
     // ---- the log directory
 
     public static DataWalException CreateLogDirectoryFailed(string directory, SafeAtomicException inner) =>
-        new($"datawal: create log directory {directory}: {inner.Message}", inner);
+        FileInTheWay(directory) is string file
+            ? new($"datawal: create log directory {directory}: {(file == directory ? "the path" : file)} is a file, not a directory", inner)
+            : new($"datawal: create log directory {directory}: {inner.Message}", inner);
+
+    /// <summary>The path itself or its nearest existing ancestor when that is a file (so no directory can be made there).</summary>
+    private static string? FileInTheWay(string directory)
+    {
+        for (string? path = directory; !string.IsNullOrEmpty(path); path = Path.GetDirectoryName(path))
+        {
+            if (System.IO.Directory.Exists(path))
+            {
+                return null;
+            }
+
+            if (File.Exists(path))
+            {
+                return path;
+            }
+        }
+
+        return null;
+    }
 
     public static DataWalException OpenRecordLogFailed(string directory, SafeAtomicException inner) =>
         new($"datawal: open record log {directory}: {inner.Message}", inner);
@@ -54,7 +75,7 @@ internal static class ThrowHelper
 
     [DoesNotReturn]
     public static void ThrowReaderDirectoryMissing(string directory) =>
-        throw new DataWalException($"datawal: stat reader dir {directory}: No such file or directory (os error 2)");
+        throw new StoreNotFoundException($"datawal: stat reader dir {directory}: No such file or directory (os error 2); no store there: the directory does not exist (a reader never creates it)", directory);
 
     // ---- segments
 

@@ -6,6 +6,9 @@ internal static class Failures
     public static NotWrittenException NotWritten(string path, Exception inner) =>
         new($"safeatomic: could not write {path}; it was left unchanged: {inner.Message}", path, inner);
 
+    public static NotWrittenException SourceMissing(string from, string to, SystemCallException inner) =>
+        new($"safeatomic: could not rename {from} to {to}: the source {from} does not exist; nothing was changed ({inner.Message})", to, inner);
+
     public static DurabilityUnconfirmedException NotDurable(string path, Exception inner) =>
         new($"safeatomic: {path} is in place but its directory could not be fsynced; durability is not confirmed: {inner.Message}", path, inner);
 

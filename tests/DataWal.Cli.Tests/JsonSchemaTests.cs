@@ -97,7 +97,7 @@ public class JsonSchemaTests
         {
             "schema", "kind", "dir", "fs_type", "mount_point", "fsync_ok", "fsync_error", "dir_fsync_ok", "dir_fsync_error",
             "fsync_median_us", "fsync_samples", "free_bytes", "segments", "locked", "warnings",
-            "fs_class", "dir_mode", "dir_shared_writable", "lock_file",
+            "fs_class", "dir_mode", "dir_shared_writable", "lock_file", "lock_holder_pid",
         }));
         Assert.That(r.Json.Single().GetProperty("kind").GetString(), Is.EqualTo("doctor"));
     }

@@ -141,7 +141,8 @@ public class ToolTests
         var json = Cli.Run("--json", "doctor", store).Json.Single();
         Assert.That(json.GetProperty("locked").GetBoolean(), Is.True);
         Assert.That(json.GetProperty("segments").GetInt32(), Is.EqualTo(1));
-        Assert.That(Cli.Run("doctor", store).Out, Does.Contain("LOCKED"));
+        Assert.That(json.GetProperty("lock_holder_pid").GetInt32(), Is.EqualTo(Environment.ProcessId));
+        Assert.That(Cli.Run("doctor", store).Out, Does.Contain($"LOCKED: a writer holds .lock (pid {Environment.ProcessId})"));
     }
 
     [Test]

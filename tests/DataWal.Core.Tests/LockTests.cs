@@ -43,9 +43,37 @@ public class LockTests
         var e = Assert.Throws<StoreLockedException>(() => DirectoryLock.Acquire(dir.Path));
         Assert.That(e!.Message, Does.Contain("already locked"));
         Assert.That(e.Message, Does.StartWith($"datawal: log directory is already locked: {dir[".lock"]} ("));
-        Assert.That(e.Message, Does.EndWith("). Another process is using this datawal directory."));
+        Assert.That(e.Message, Does.Contain("). Another process is using this datawal directory."), "upstream's wording is kept");
+        Assert.That(e.Message, Does.EndWith(". It is held by this process: another handle in it has the store open; dispose that handle first."));
+        Assert.That(e.HeldByThisProcess, Is.True);
+        Assert.That(e.HolderProcessId, Is.EqualTo(Environment.ProcessId));
         Assert.That(e.LockPath, Is.EqualTo(dir[".lock"]));
         Assert.That(e, Is.InstanceOf<DataWalException>());
+    }
+
+    [Test]
+    public void This_process_is_named_as_the_holder_through_a_relative_path_and_forgotten_after_dispose()
+    {
+        using var dir = new TempDir();
+        var held = DirectoryLock.Acquire(dir.Path);
+        Assert.That(DirectoryLock.IsHeldByThisProcess(dir.Path), Is.True);
+        string relative = Path.GetRelativePath(Environment.CurrentDirectory, dir.Path);
+        var e = Assert.Throws<StoreLockedException>(() => DirectoryLock.Acquire(relative));
+        Assert.That(e!.HeldByThisProcess, Is.True);
+        Assert.That(e.Message, Does.Contain("held by this process"));
+        held.Dispose();
+        Assert.That(DirectoryLock.IsHeldByThisProcess(dir.Path), Is.False);
+        Assert.That(DirectoryLock.ReadHolderProcessId(dir.Path), Is.EqualTo(Environment.ProcessId), "the stale pid stays in the file");
+    }
+
+    [Test]
+    public void Read_holder_process_id_is_null_without_a_pid()
+    {
+        using var dir = new TempDir();
+        Assert.That(DirectoryLock.ReadHolderProcessId(dir.Path), Is.Null);
+        File.WriteAllText(dir[".lock"], "not a pid\n");
+        Assert.That(DirectoryLock.ReadHolderProcessId(dir.Path), Is.Null);
+        Assert.That(dir.Entries(), Is.EquivalentTo(new[] { ".lock" }));
     }
 
     [Test]
@@ -128,6 +156,12 @@ public class LockTests
 
         var e = Assert.Throws<StoreLockedException>(() => RecordLog.Open(dir.Path));
         Assert.That(e!.Message, Does.Contain("already locked"));
+        Assert.That(e.Message, Does.Contain("). Another process is using this datawal directory."));
+        Assert.That(e.Message, Does.EndWith($" It is held by pid {child.Id} (as recorded in .lock)."));
+        Assert.That(e.HeldByThisProcess, Is.False);
+        Assert.That(e.HolderProcessId, Is.EqualTo(child.Id));
+        Assert.That(DirectoryLock.ReadHolderProcessId(dir.Path), Is.EqualTo(child.Id));
+        Assert.That(DirectoryLock.IsHeldByThisProcess(dir.Path), Is.False);
         Assert.Throws<StoreLockedException>(() => DirectoryLock.Acquire(dir.Path));
         Assert.That(ReadLockFile(dir[".lock"]).Trim(), Is.EqualTo(child.Id.ToString(CultureInfo.InvariantCulture)));
 

@@ -27,8 +27,10 @@ public class ReaderTests
     {
         using var dir = new TempDir();
         string missing = dir["missing"];
-        var e = Assert.Throws<DataWalException>(() => RecordLogReader.Open(missing));
-        Assert.That(e!.Message, Is.EqualTo($"datawal: stat reader dir {missing}: No such file or directory (os error 2)"));
+        var e = Assert.Throws<StoreNotFoundException>(() => RecordLogReader.Open(missing));
+        Assert.That(e!.Message, Is.EqualTo($"datawal: stat reader dir {missing}: No such file or directory (os error 2); no store there: the directory does not exist (a reader never creates it)"));
+        Assert.That(e.Directory, Is.EqualTo(missing));
+        Assert.That(e, Is.InstanceOf<DataWalException>(), "existing catch (DataWalException) callers still catch it");
         Assert.That(Directory.Exists(missing), Is.False, "a reader creates nothing");
     }
 

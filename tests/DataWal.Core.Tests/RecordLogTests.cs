@@ -183,7 +183,7 @@ public class RecordLogTests
         using var dir = new TempDir();
         using var log = RecordLog.Open(dir.Path);
         var e = Assert.Throws<RecordTooLargeException>(() => log.AppendRecord(RecordType.Put, new byte[65537], B("v")));
-        Assert.That(e!.Message, Is.EqualTo("datawal: key_len 65537 exceeds MAX_KEY_LEN 65536"));
+        Assert.That(e!.Message, Is.EqualTo("datawal: key_len 65537 exceeds MAX_KEY_LEN 65536 (WireFormat.MaxKeyLength)"));
         Assert.That(log.IsPoisoned, Is.False);
         log.Append(B("ok"));
         var records = log.Scan();

@@ -52,7 +52,7 @@ public class ThrowHelperTests
     private static IEnumerable<TestCaseData> Thrown()
     {
         yield return Case("ThrowReaderDirectoryIsNotADirectory", () => ThrowHelper.ThrowReaderDirectoryIsNotADirectory("/d"), "datawal: reader dir /d is not a directory");
-        yield return Case("ThrowReaderDirectoryMissing", () => ThrowHelper.ThrowReaderDirectoryMissing("/d"), "datawal: stat reader dir /d: No such file or directory (os error 2)");
+        yield return Case("ThrowReaderDirectoryMissing", () => ThrowHelper.ThrowReaderDirectoryMissing("/d"), "datawal: stat reader dir /d: No such file or directory (os error 2); no store there: the directory does not exist (a reader never creates it)");
         yield return Case("ThrowSegmentIdOverflow", () => ThrowHelper.ThrowSegmentIdOverflow(99_999_999), "datawal: segment id overflow: 99999999 is the last id an 8-digit segment name can hold");
         yield return Case("ThrowSegmentShrank", () => ThrowHelper.ThrowSegmentShrank("/d/00000001.dwal", 10, 31),
             "datawal: segment /d/00000001.dwal is 10 bytes, shorter than offset 31 already read; the log was truncated or replaced");
@@ -61,10 +61,14 @@ public class ThrowHelperTests
             new TestCaseData(thrower, message).SetArgDisplayNames(name);
     }
 
+    [Test]
+    public void A_missing_reader_directory_is_a_StoreNotFoundException_naming_it() =>
+        Assert.That(Assert.Throws<StoreNotFoundException>(() => ThrowHelper.ThrowReaderDirectoryMissing("/d"))!.Directory, Is.EqualTo("/d"));
+
     [TestCaseSource(nameof(Thrown))]
     public void A_thrower_throws_a_DataWalException_with_its_message(Action thrower, string message)
     {
-        var e = Assert.Throws<DataWalException>(() => thrower())!;
+        var e = Assert.Catch<DataWalException>(() => thrower())!;
         Assert.That(e.Message, Is.EqualTo(message));
         Assert.That(e.InnerException, Is.Null);
     }

@@ -257,14 +257,14 @@ public class WireFormatTests
     public void Encode_rejects_oversize_key()
     {
         var e = Assert.Throws<RecordTooLargeException>(() => WireFormat.Encode(RecordType.Put, 1, new byte[MaxKey + 1], []));
-        Assert.That(e!.Message, Is.EqualTo("datawal: key_len 65537 exceeds MAX_KEY_LEN 65536"));
+        Assert.That(e!.Message, Is.EqualTo("datawal: key_len 65537 exceeds MAX_KEY_LEN 65536 (WireFormat.MaxKeyLength)"));
     }
 
     [Test]
     public void Encode_rejects_oversize_payload()
     {
         var e = Assert.Throws<RecordTooLargeException>(() => WireFormat.Encode(RecordType.Raw, 1, [], Big.AsSpan(0, MaxPayload + 1)));
-        Assert.That(e!.Message, Is.EqualTo("datawal: payload_len 67108865 exceeds MAX_PAYLOAD_LEN 67108864"));
+        Assert.That(e!.Message, Is.EqualTo("datawal: payload_len 67108865 exceeds MAX_PAYLOAD_LEN 67108864 (WireFormat.MaxPayloadLength)"));
     }
 
     [Test]
@@ -302,10 +302,10 @@ public class WireFormatTests
     {
         using (Assert.EnterMultipleScope())
         {
-            Assert.That(DecodeError(Header(keyLength: MaxKey + 1)), Is.EqualTo("datawal: key_len 65537 exceeds MAX_KEY_LEN 65536"));
-            Assert.That(DecodeError(Header(payloadLength: MaxPayload + 1)), Is.EqualTo("datawal: payload_len 67108865 exceeds MAX_PAYLOAD_LEN 67108864"));
-            Assert.That(DecodeError(Header(keyLength: uint.MaxValue)), Is.EqualTo("datawal: key_len 4294967295 exceeds MAX_KEY_LEN 65536"));
-            Assert.That(DecodeError(Header(payloadLength: uint.MaxValue)), Is.EqualTo("datawal: payload_len 4294967295 exceeds MAX_PAYLOAD_LEN 67108864"));
+            Assert.That(DecodeError(Header(keyLength: MaxKey + 1)), Is.EqualTo("datawal: key_len 65537 exceeds MAX_KEY_LEN 65536 (WireFormat.MaxKeyLength)"));
+            Assert.That(DecodeError(Header(payloadLength: MaxPayload + 1)), Is.EqualTo("datawal: payload_len 67108865 exceeds MAX_PAYLOAD_LEN 67108864 (WireFormat.MaxPayloadLength)"));
+            Assert.That(DecodeError(Header(keyLength: uint.MaxValue)), Is.EqualTo("datawal: key_len 4294967295 exceeds MAX_KEY_LEN 65536 (WireFormat.MaxKeyLength)"));
+            Assert.That(DecodeError(Header(payloadLength: uint.MaxValue)), Is.EqualTo("datawal: payload_len 4294967295 exceeds MAX_PAYLOAD_LEN 67108864 (WireFormat.MaxPayloadLength)"));
             var atLimit = WireFormat.Decode(Header(keyLength: MaxKey, payloadLength: MaxPayload));
             Assert.That((atLimit.Status, atLimit.Needed), Is.EqualTo((DecodeStatus.Truncated, 24L + MaxKey + MaxPayload + 4)));
         }

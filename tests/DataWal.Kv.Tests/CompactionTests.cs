@@ -82,7 +82,7 @@ public class CompactionTests
         var sourceBefore = Tree(dir["src"]);
 
         var e = Assert.Throws<DataWalException>(() => kv.CompactTo(target));
-        Assert.That(e!.Message, Is.EqualTo($"datawal: compact_to target {target} is not empty; refusing to overwrite"));
+        Assert.That(e!.Message, Is.EqualTo($"datawal: compact_to target {target} is not empty; refusing to overwrite (KvStore.CompactTo)"));
         Assert.That(Tree(target), Is.EqualTo(targetBefore));
         Assert.That(Tree(dir["src"]), Is.EqualTo(sourceBefore));
         Assert.That(S(kv.Get("k"u8)), Is.EqualTo("v"));
@@ -97,7 +97,7 @@ public class CompactionTests
         var before = Tree(dir.Path);
 
         var e = Assert.Throws<DataWalException>(() => kv.CompactTo(dir.Path));
-        Assert.That(e!.Message, Is.EqualTo($"datawal: compact_to target {kv.Directory} is not empty; refusing to overwrite"));
+        Assert.That(e!.Message, Is.EqualTo($"datawal: compact_to target {kv.Directory} is not empty; refusing to overwrite (KvStore.CompactTo)"));
         Assert.That(Tree(dir.Path), Is.EqualTo(before));
     }
 

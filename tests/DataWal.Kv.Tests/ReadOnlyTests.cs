@@ -20,8 +20,9 @@ public class ReadOnlyTests
         using var dir = new TempDir();
         string missing = Path.Combine(dir.Path, "no", "store");
 
-        var e = Assert.Throws<DataWalException>(() => KvStore.OpenReadOnly(missing));
-        Assert.That(e!.Message, Does.Contain(missing));
+        var e = Assert.Throws<StoreNotFoundException>(() => KvStore.OpenReadOnly(missing));
+        Assert.That(e!.Message, Does.Contain(missing).And.Contain("the directory does not exist"));
+        Assert.That(e.Directory, Is.EqualTo(missing));
         Assert.That(Directory.Exists(Path.Combine(dir.Path, "no")), Is.False);
         Assert.That(dir.Entries(), Is.Empty);
     }

@@ -32,8 +32,8 @@ public class ThrowHelperTests
     public void Compaction_target_throwers_keep_their_messages()
     {
         Assert.That(Assert.Throws<DataWalException>(() => ThrowHelper.ThrowCompactTargetIsNotADirectory("/t"))!.Message,
-            Is.EqualTo("datawal: compact_to target /t is not a directory"));
+            Is.EqualTo("datawal: compact_to target /t is not a directory (KvStore.CompactTo)"));
         Assert.That(Assert.Throws<DataWalException>(() => ThrowHelper.ThrowCompactTargetIsNotEmpty("/t"))!.Message,
-            Is.EqualTo("datawal: compact_to target /t is not empty; refusing to overwrite"));
+            Is.EqualTo("datawal: compact_to target /t is not empty; refusing to overwrite (KvStore.CompactTo)"));
     }
 }

@@ -119,8 +119,10 @@ public class RenameTests
         File.WriteAllText(dir["to.txt"], "kept");
         var e = Assert.Throws<NotWrittenException>(() => AtomicFile.RenameAtomic(dir["missing"], dir["to.txt"]));
         Assert.That(e!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.ENOENT));
+        Assert.That(e.Message, Does.StartWith($"safeatomic: could not rename {dir["missing"]} to {dir["to.txt"]}: the source {dir["missing"]} does not exist; nothing was changed ("));
         var e2 = Assert.Throws<NotWrittenException>(() => AtomicFile.RenameAtomic(dir["missing"], dir["other"], overwrite: false));
         Assert.That(e2!.SystemError?.ErrorNumber, Is.EqualTo(ErrorNumbers.ENOENT));
+        Assert.That(e2.Message, Does.Contain($"the source {dir["missing"]} does not exist"));
         Assert.That(Text(dir["to.txt"]), Is.EqualTo("kept"));
         AssertEntries(dir, "to.txt");
     }
