@@ -155,26 +155,12 @@ public sealed partial class RecordLog
     {
         for (int i = ids.Count - 1; i >= 0; i--)
         {
-            if (SegmentLength(ids[i]) > 0)
+            if (SegmentFiles.Length(Directory, ids[i]) > 0)
             {
                 return ids[i];
             }
         }
 
         return null;
-    }
-
-    private long SegmentLength(uint id)
-    {
-        string path = SegmentFiles.PathFor(Directory, id);
-        try
-        {
-            using var handle = FileSync.OpenRegular(path, FileAccess.Read);
-            return FileSync.GetLength(handle);
-        }
-        catch (SafeAtomicException e)
-        {
-            throw ThrowHelper.StatSegmentFailed(path, e);
-        }
     }
 }

@@ -55,7 +55,7 @@ public sealed class SegmentCompaction : IDisposable
         {
             foreach (uint id in segments)
             {
-                SourceBytes += SegmentLength(SegmentFiles.PathFor(directory, id));
+                SourceBytes += SegmentFiles.Length(directory, id);
             }
 
             FileSync.Delete(_tempPath);   // a leftover of an earlier attempt in this process
@@ -308,11 +308,5 @@ public sealed class SegmentCompaction : IDisposable
         {
             ThrowHelper.ThrowCompactionFinished();
         }
-    }
-
-    private static long SegmentLength(string path)
-    {
-        using var handle = FileSync.OpenRegular(path, FileAccess.Read);
-        return FileSync.GetLength(handle);
     }
 }

@@ -118,6 +118,22 @@ public static class SegmentFiles
         }
     }
 
+    /// <summary>The current length of segment <paramref name="id"/> (opened no-follow as a regular file, then fstat).</summary>
+    /// <exception cref="DataWalException">The segment cannot be opened or stat'ed.</exception>
+    internal static long Length(string directory, uint id)
+    {
+        string path = PathFor(directory, id);
+        try
+        {
+            using var handle = FileSync.OpenRegular(path, FileAccess.Read);
+            return FileSync.GetLength(handle);
+        }
+        catch (SafeAtomicException e)
+        {
+            throw ThrowHelper.StatSegmentFailed(path, e);
+        }
+    }
+
     // Each further listing only happens while the previous one found something new, which needs a writer
     // creating segments faster than the directory can be listed; the bound only stops a pathological spin.
     private const int MaxListings = 64;
