@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 
 namespace DataWal.Core;
@@ -43,7 +42,7 @@ public static class WireFormat
     /// <summary>CRC-32C (Castagnoli, the iSCSI CRC), hardware accelerated where the CPU has it.</summary>
     /// <param name="data">The bytes to checksum.</param>
     /// <returns>The CRC.</returns>
-    public static uint Crc32C(ReadOnlySpan<byte> data) => Crc32.HashToUInt32(Crc32ParameterSet.Crc32C, data);
+    public static uint Crc32C(ReadOnlySpan<byte> data) => DataWal.Core.Crc32C.Compute(data);
 
     /// <summary>
     /// Encodes one frame into <paramref name="destination"/> and returns its length. Allocates nothing.
