@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace DataWal.Core;
 
 /// <summary>
@@ -6,6 +8,7 @@ namespace DataWal.Core;
 /// </summary>
 public readonly ref struct LogFrame
 {
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal LogFrame(RecordType type, ulong txId, ReadOnlySpan<byte> key, ReadOnlySpan<byte> payload, RecordRef location)
     {
         Type = type;

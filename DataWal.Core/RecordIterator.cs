@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Runtime.CompilerServices;
 
 namespace DataWal.Core;
 
@@ -61,24 +62,75 @@ public sealed class RecordIterator : IEnumerable<Record>
         }
     }
 
-    private IEnumerator<Record> Strict()
+    private StrictEnumerator Strict() => new StrictEnumerator(this, new LogScanner(_directory, _segments, _lastSegmentBound, _bufferSize));
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    /// <summary>
+    /// The strict pass as a plain enumerator rather than an iterator method, so that its <see cref="MoveNext"/> — once
+    /// per record — can be compiled fully optimized at once.
+    /// </summary>
+    private sealed class StrictEnumerator : IEnumerator<Record>
     {
-        var scanner = new LogScanner(_directory, _segments, _lastSegmentBound, _bufferSize);
-        Volatile.Write(ref _current, scanner);
-        try
+        private readonly RecordIterator _owner;
+        private LogScanner? _scanner;
+        private Record? _current;
+
+        public StrictEnumerator(RecordIterator owner, LogScanner scanner)
         {
-            while (scanner.MoveNext())
-            {
-                yield return scanner.ToRecord();
-            }
+            _owner = owner;
+            _scanner = scanner;
+            Volatile.Write(ref owner._current, scanner);
         }
-        finally
+
+        public Record Current => _current!;
+
+        object IEnumerator.Current => Current;
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public bool MoveNext()
         {
-            _report = scanner.Report;
-            Interlocked.CompareExchange(ref _current, null, scanner);
+            var scanner = _scanner;
+            if (scanner is null)
+            {
+                return false;
+            }
+
+            bool more;
+            try
+            {
+                more = scanner.MoveNext();
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
+
+            if (more)
+            {
+                _current = scanner.ToRecord();
+                return true;
+            }
+
+            Dispose();
+            return false;
+        }
+
+        public void Reset() => throw new NotSupportedException();
+
+        public void Dispose()
+        {
+            var scanner = _scanner;
+            if (scanner is null)
+            {
+                return;
+            }
+
+            _scanner = null;
+            _owner._report = scanner.Report;
+            Interlocked.CompareExchange(ref _owner._current, null, scanner);
             scanner.Dispose();
         }
     }
-
-    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 }

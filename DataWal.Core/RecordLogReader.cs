@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace DataWal.Core;
 
 /// <summary>
@@ -88,6 +90,7 @@ public sealed class RecordLogReader
     /// <param name="visitor">Receives each frame, in log order.</param>
     /// <returns>What the pass found (counts, tail, last txid, and in salvage mode the skipped ranges).</returns>
     /// <exception cref="CorruptRecordException">Strict mode: damage recovery does not tolerate (a sealed segment, or structural).</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // its loop runs once per frame: full speed from the first one
     public RecoveryReport Replay(IFrameVisitor visitor)
     {
         ArgumentNullException.ThrowIfNull(visitor);

@@ -108,12 +108,18 @@ public static class WireFormat
         return DecodeBody(buffer, header);
     }
 
+    /// <summary>True when the last four bytes of <paramref name="frame"/> are the CRC-32C of the bytes before them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool HasValidCrc(ReadOnlySpan<byte> frame)
+    {
+        int body = frame.Length - CrcLength;
+        return BinaryPrimitives.ReadUInt32LittleEndian(frame[body..]) == Crc32C(frame[..body]);
+    }
+
     /// <summary>Checks a frame whose header was validated and whose bytes are all present.</summary>
     internal static DecodedFrame DecodeBody(ReadOnlySpan<byte> buffer, FrameHeader header)
     {
-        int body = header.FrameLength - CrcLength;
-        uint stored = BinaryPrimitives.ReadUInt32LittleEndian(buffer[body..]);
-        if (stored != Crc32C(buffer[..body]))
+        if (!HasValidCrc(buffer[..header.FrameLength]))
         {
             return DecodedFrame.Mismatch(header.FrameLength);
         }
@@ -182,6 +188,7 @@ public static class WireFormat
     /// are a header a writer could have produced. Salvage's resynchronisation tries it at every candidate offset,
     /// where an exception per candidate would make hostile input slow.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static bool TryReadHeader(ReadOnlySpan<byte> header, out FrameHeader result)
     {
         result = default;

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using Microsoft.Win32.SafeHandles;
 using SafeAtomic;
 
@@ -73,27 +74,61 @@ internal sealed class FrameReader : IDisposable
     /// <summary>The bytes from <see cref="Position"/> to the end of the data (after a damaged tail: the bytes it covers).</summary>
     public long Remaining => _fileLength - _offset;
 
-    public RecordType Type => _header.Type;
+    public RecordType Type
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _header.Type;
+    }
 
-    public ulong TxId => _header.TxId;
+    public ulong TxId
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _header.TxId;
+    }
 
     /// <summary>The current frame's offset in its segment.</summary>
-    public long Offset => _offset - _header.FrameLength;
+    public long Offset
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _offset - _header.FrameLength;
+    }
 
-    public int Length => _header.FrameLength;
+    public int Length
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _header.FrameLength;
+    }
 
-    public ReadOnlySpan<byte> Key => _buffer.AsSpan(_frameStart + WireFormat.HeaderLength, _header.KeyLength);
+    public ReadOnlySpan<byte> Key
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _buffer.AsSpan(_frameStart + WireFormat.HeaderLength, _header.KeyLength);
+    }
 
-    public ReadOnlySpan<byte> Payload => _buffer.AsSpan(_frameStart + WireFormat.HeaderLength + _header.KeyLength, _header.PayloadLength);
+    public ReadOnlySpan<byte> Payload
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _buffer.AsSpan(_frameStart + WireFormat.HeaderLength + _header.KeyLength, _header.PayloadLength);
+    }
 
     /// <summary>Where the current frame is.</summary>
-    public RecordRef Ref => new(_segment, (ulong)Offset, (uint)Length);
+    public RecordRef Ref
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => new(_segment, (ulong)Offset, (uint)Length);
+    }
 
     /// <summary>The current frame as a projection sees it (views into the buffer, valid until the next read).</summary>
-    public LogFrame Frame => new(Type, TxId, Key, Payload, Ref);
+    /// <remarks>Inlined into the fully optimized scan loops: left to the tiers, it and the accessors it calls ran unoptimized for a fresh process's first hundred thousand frames.</remarks>
+    public LogFrame Frame
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => new(Type, TxId, Key, Payload, Ref);
+    }
 
     /// <summary>The current frame as a record with its own copies of key and payload.</summary>
-    public Record ToRecord() => new(Type, TxId, Key.ToArray(), Payload.ToArray(), _segment, (ulong)Offset, (uint)Length);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Record ToRecord() => Record.Copy(Type, TxId, Key, Payload, _segment, (ulong)Offset, (uint)Length);
 
     private string SegmentPath => SegmentFiles.PathFor(_directory, _segment);
 
@@ -193,8 +228,32 @@ internal sealed class FrameReader : IDisposable
     /// Reads the frame at <see cref="Position"/>. Damage is a <see cref="FrameRead.DamagedTail"/> with
     /// <paramref name="tailTolerated"/>, and a <see cref="CorruptRecordException"/> without.
     /// </summary>
+    /// <remarks>
+    /// A scan calls this once per frame, millions of times in a process's first second, so the common case — a
+    /// whole intact frame already buffered — is decided here, compiled fully optimized at once; everything else
+    /// (a refill, the end, damage of any kind) goes through <see cref="ReadSlow"/>, which decides it afresh.
+    /// </remarks>
     /// <exception cref="CorruptRecordException">Structural damage, or damage that is not tolerated here.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public FrameRead Read(bool tailTolerated)
+    {
+        int start = (int)(_offset - _bufferFileOffset);
+        var buffered = _buffer.AsSpan(start, _bufferCount - start);
+        if (WireFormat.TryReadHeader(buffered, out var header)
+            && header.FrameLength <= buffered.Length
+            && header.FrameLength <= _fileLength - _offset
+            && WireFormat.HasValidCrc(buffered[..header.FrameLength]))
+        {
+            _header = header;
+            _frameStart = start;
+            _offset += header.FrameLength;
+            return FrameRead.Frame;
+        }
+
+        return ReadSlow(tailTolerated);
+    }
+
+    private FrameRead ReadSlow(bool tailTolerated)
     {
         long remaining = _fileLength - _offset;
         if (remaining == 0)

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace DataWal.Core;
 
 /// <summary>
@@ -66,7 +68,11 @@ internal sealed class LogScanner : IDisposable
     public ReadOnlySpan<byte> Payload => _frames.Payload;
 
     /// <summary>The current frame as a projection sees it (views valid until the next <see cref="MoveNext"/>).</summary>
-    public LogFrame Frame => _frames.Frame;
+    public LogFrame Frame
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _frames.Frame;
+    }
 
     /// <summary>The report so far (complete once <see cref="MoveNext"/> has returned false).</summary>
     public RecoveryReport Report => new()
@@ -79,12 +85,14 @@ internal sealed class LogScanner : IDisposable
     };
 
     /// <summary>The current frame as a record with its own copies of key and payload.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Record ToRecord() => _frames.ToRecord();
 
     private bool IsLastSegment => _segmentIndex == _segments.Count - 1;
 
     /// <summary>Advances to the next valid frame; false at the end of the log or at a tolerated tail.</summary>
     /// <exception cref="CorruptRecordException">Damage that recovery does not tolerate.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // runs once per frame from a process's first scan on
     public bool MoveNext()
     {
         while (!_finished)

@@ -151,7 +151,7 @@ internal sealed class SalvageScanner : IDisposable
 
     public LogFrame Frame => new(Type, TxId, Key, Payload, Ref);
 
-    public Record ToRecord() => new(Type, TxId, Key.ToArray(), Payload.ToArray(), _segment, (ulong)_currentOffset, (uint)_header.FrameLength);
+    public Record ToRecord() => Record.Copy(Type, TxId, Key, Payload, _segment, (ulong)_currentOffset, (uint)_header.FrameLength);
 
     /// <summary>The report so far (complete once <see cref="MoveNext"/> has returned false).</summary>
     public RecoveryReport Report => new()
@@ -508,12 +508,7 @@ internal sealed class SalvageScanner : IDisposable
         return true;
     }
 
-    private bool FrameCrcMatches()
-    {
-        var frame = FrameBytes;
-        int body = frame.Length - WireFormat.CrcLength;
-        return BinaryPrimitives.ReadUInt32LittleEndian(frame[body..]) == WireFormat.Crc32C(frame[..body]);
-    }
+    private bool FrameCrcMatches() => WireFormat.HasValidCrc(FrameBytes);
 
     private ReadOnlySpan<byte> WindowSpan(long at, int count) => _window.AsSpan((int)(at - _windowStart), count);
 
