@@ -32,7 +32,7 @@ internal sealed partial class UnixSystemCalls
         }
 
         var perms = (FilePermissions)(uint)(createMode ?? DefaultCreateMode);
-        int fd = Syscall.open(path, flags, perms);
+        int fd = OpenPath(path, flags, perms);
         if (fd < 0)
         {
             var errno = Stdlib.GetLastError();
@@ -98,9 +98,9 @@ internal sealed partial class UnixSystemCalls
 
     public override FileKind GetFileKind(string path)
     {
-        if (Syscall.lstat(path, out var stat) == 0)
+        if (PathMode(path, out var mode) == 0)
         {
-            return KindOf(stat.st_mode);
+            return KindOf(mode);
         }
 
         var errno = Stdlib.GetLastError();
@@ -141,19 +141,19 @@ internal sealed partial class UnixSystemCalls
 
     public override UnixFileMode? RegularFilePermissions(string path)
     {
-        if (Syscall.lstat(path, out var stat) != 0 || KindOf(stat.st_mode) != FileKind.Regular)
+        if (PathMode(path, out var mode) != 0 || KindOf(mode) != FileKind.Regular)
         {
             return null;
         }
 
-        return (UnixFileMode)((uint)stat.st_mode & PermissionBits);
+        return (UnixFileMode)((uint)mode & PermissionBits);
     }
 
     private const uint PermissionBits = 0x1FF;   // 0777: never set-uid, set-gid or sticky
 
     public override IReadOnlyList<DirectoryEntry> ReadDirectory(string path)
     {
-        IntPtr dir = Syscall.opendir(path);
+        IntPtr dir = OpenDirectoryStream(path);
         if (dir == IntPtr.Zero)
         {
             throw LastError("opendir", path);
@@ -164,10 +164,9 @@ internal sealed partial class UnixSystemCalls
             var entries = new List<DirectoryEntry>();
             while (true)
             {
-                // readdir returns null both at the end and on an error; only errno tells them apart (Mono's
-                // wrapper clears errno before the call, and the marshaller captures it right after).
-                var entry = Syscall.readdir(dir);
-                if (entry is null)
+                // readdir returns null both at the end and on an error; only errno tells them apart (errno is
+                // cleared before the call, and the marshaller captures it right after).
+                if (!NextDirectoryEntry(dir, out string name, out byte type))
                 {
                     var errno = Stdlib.GetLastError();
                     if (errno != 0)
@@ -178,13 +177,12 @@ internal sealed partial class UnixSystemCalls
                     return entries;
                 }
 
-                string name = entry.d_name;
                 if (name is "." or "..")
                 {
                     continue;
                 }
 
-                var kind = entry.d_type switch
+                var kind = type switch
                 {
                     DtRegular => FileKind.Regular,
                     DtDirectory => FileKind.Directory,
@@ -201,7 +199,7 @@ internal sealed partial class UnixSystemCalls
         finally
         {
             // A directory stream is read-only: a failing closedir loses nothing.
-            _ = Syscall.closedir(dir);
+            _ = CloseDirectoryStream(dir);
         }
     }
 

@@ -40,7 +40,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
         };
 
         var perms = (FilePermissions)(uint)(createMode ?? DefaultCreateMode);
-        int fd = Syscall.open(path, flags, perms);
+        int fd = OpenPath(path, flags, perms);
         if (fd < 0)
         {
             throw LastError("open", path);
@@ -59,7 +59,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
         var perms = (FilePermissions)(uint)DefaultCreateMode;
         while (true)
         {
-            int fd = Syscall.open(path, Flags | OpenFlags.O_CREAT | OpenFlags.O_EXCL, perms);
+            int fd = OpenPath(path, Flags | OpenFlags.O_CREAT | OpenFlags.O_EXCL, perms);
             if (fd >= 0)
             {
                 created = true;
@@ -77,7 +77,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
                 throw Error("open", path, errno);
             }
 
-            fd = Syscall.open(path, Flags);
+            fd = OpenPath(path, Flags);
             if (fd >= 0)
             {
                 created = false;
@@ -85,7 +85,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
             }
 
             errno = Stdlib.GetLastError();
-            if (errno == Errno.ENOENT && Syscall.lstat(path, out _) == 0)
+            if (errno == Errno.ENOENT && PathMode(path, out _) == 0)
             {
                 // Something is at the path that open() cannot follow: a dangling symlink. O_CREAT|O_EXCL keeps
                 // answering EEXIST for it, so going round again would spin forever.
@@ -158,7 +158,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
 
     public override void FsyncDirectory(string path)
     {
-        int fd = Syscall.open(path, OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY | OpenFlags.O_CLOEXEC);
+        int fd = OpenPath(path, OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY | OpenFlags.O_CLOEXEC);
         if (fd < 0)
         {
             throw LastError("open", path);
@@ -189,7 +189,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
 
     public override void Rename(string from, string to)
     {
-        if (Syscall.rename(from, to) != 0)
+        if (RenamePath(from, to) != 0)
         {
             throw LastError("rename", from + " -> " + to);
         }
@@ -254,7 +254,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
     {
         // link(2) fails with EEXIST when the name is taken: exactly one racer wins, and the name only
         // ever points at the complete, fsynced temp file.
-        if (Syscall.link(from, to) != 0)
+        if (LinkPath(from, to) != 0)
         {
             var errno = Stdlib.GetLastError();
             if (errno == Errno.EEXIST)
@@ -267,13 +267,13 @@ internal sealed partial class UnixSystemCalls : SystemCalls
 
         // The target is complete and in place; failing to drop the temp name only leaves a second link
         // to the same inode, which must not turn a successful create into a reported failure.
-        _ = Syscall.unlink(from);
+        _ = UnlinkPath(from);
         return true;
     }
 
     public override void Unlink(string path)
     {
-        if (Syscall.unlink(path) != 0)
+        if (UnlinkPath(path) != 0)
         {
             throw LastError("unlink", path);
         }
@@ -281,7 +281,7 @@ internal sealed partial class UnixSystemCalls : SystemCalls
 
     public override bool CreateDirectory(string path)
     {
-        if (Syscall.mkdir(path, FilePermissions.ACCESSPERMS) == 0)
+        if (MakeDirectory(path, FilePermissions.ACCESSPERMS) == 0)
         {
             return true;
         }
