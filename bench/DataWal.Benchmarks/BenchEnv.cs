@@ -228,6 +228,9 @@ public static class BenchEnv
         }
     }
 
+    /// <summary>The contents of /proc/loadavg (1, 5 and 15 min load averages, runnable/total tasks, last pid), or "?".</summary>
+    public static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?";
+
     /// <summary>Nearest-rank percentile of sorted values.</summary>
     public static double Percentile(double[] sorted, double p)
     {

@@ -52,7 +52,7 @@ internal static class CompactionBench
         }
 
         BenchEnv.PrintHeader(Console.Out);
-        Console.WriteLine($"# compaction: {keys:N0} keys of {BenchEnv.KeyLength} B, values {valueBytes} B, each written twice; load average at start: {LoadAverage()}");
+        Console.WriteLine($"# compaction: {keys:N0} keys of {BenchEnv.KeyLength} B, values {valueBytes} B, each written twice; load average at start: {BenchEnv.LoadAverage()}");
         string root = BenchEnv.NewDir("compaction");
         string storeDir = Path.Combine(root, "store");
         try
@@ -82,7 +82,7 @@ internal static class CompactionBench
             Console.WriteLine($"# compact done: {inPlace["elapsed_s"]} s");
             var tp = RunChild("throughput", storeDir, seconds);
             Console.WriteLine("# throughput done");
-            Console.WriteLine($"# load average at end: {LoadAverage()}");
+            Console.WriteLine($"# load average at end: {BenchEnv.LoadAverage()}");
 
             Console.WriteLine();
             Console.WriteLine(string.Create(Inv, $"| Figure ({keys:N0} keys × 2 writes, {BenchEnv.KeyLength} B keys, {valueBytes} B values; each row a fresh process) | Value | Notes |"));
@@ -103,8 +103,6 @@ internal static class CompactionBench
         return 0;
     }
 
-    private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "?";
-
     private static string Mib(string bytes) => ProcStats.Mib(long.Parse(bytes, Inv));
 
     private static string KbMib(string kb) => KbMib(long.Parse(kb, Inv));
@@ -113,29 +111,8 @@ internal static class CompactionBench
 
     private static string Rate(string perSecond) => string.Create(Inv, $"{double.Parse(perSecond, Inv) / 1e6:F3} M/s");
 
-    private static Dictionary<string, string> RunChild(string what, string storeDir, double seconds)
-    {
-        string processPath = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
-        var info = new ProcessStartInfo(processPath) { RedirectStandardOutput = true, UseShellExecute = false };
-        if (Path.GetFileNameWithoutExtension(processPath).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-        {
-            info.ArgumentList.Add(typeof(CompactionBench).Assembly.Location);
-        }
-
-        info.ArgumentList.Add(ChildMode);
-        info.ArgumentList.Add(what);
-        info.ArgumentList.Add(storeDir);
-        info.ArgumentList.Add(seconds.ToString("R", Inv));
-        using var child = Process.Start(info) ?? throw new InvalidOperationException("could not start the child process");
-        string output = child.StandardOutput.ReadToEnd();
-        child.WaitForExit();
-        if (child.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{ChildMode} {what} exited {child.ExitCode}: {output}");
-        }
-
-        return Measure.ParseValues(output);
-    }
+    private static Dictionary<string, string> RunChild(string what, string storeDir, double seconds) =>
+        ChildProcess.Run(ChildMode, what, storeDir, seconds.ToString("R", Inv));
 
     /// <summary>The child: <c>compact-to DIR S</c>, <c>compact DIR S</c> or <c>throughput DIR S</c>; prints name=value lines.</summary>
     public static int RunChild(string[] args)
@@ -291,5 +268,5 @@ internal static class CompactionBench
         Emit(name + "_max_at_s", p.MaxAtSeconds.ToString("F2", Inv));
     }
 
-    private static void Emit(string name, object value) => Console.WriteLine(string.Create(Inv, $"{name}={value}"));
+    private static void Emit(string name, object value) => ChildProcess.Emit(name, value);
 }

@@ -91,7 +91,7 @@ internal static class Measure
             ForceGc();
 
             // 2. Open in a fresh process: time, peak RSS, managed heap, keydir bytes.
-            var open = RunChild(storeDir);
+            var open = ChildProcess.Run(OpenChildMode, storeDir);
             double openSeconds = double.Parse(open["open_s"], Inv);
             double reopenSeconds = double.Parse(open["reopen_s"], Inv);
             long count = long.Parse(open["count"], Inv);
@@ -342,49 +342,6 @@ internal static class Measure
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         Array.Sort(latencies);
         return (seconds, BenchEnv.Percentile(latencies, 0.5), BenchEnv.Percentile(latencies, 0.99));
-    }
-
-    /// <summary>Re-launches this program as <c>measure-open DIR</c> and parses its <c>name=value</c> lines.</summary>
-    private static Dictionary<string, string> RunChild(string storeDir)
-    {
-        string processPath = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
-        var info = new ProcessStartInfo(processPath)
-        {
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        if (Path.GetFileNameWithoutExtension(processPath).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
-        {
-            info.ArgumentList.Add(typeof(Measure).Assembly.Location);
-        }
-
-        info.ArgumentList.Add(OpenChildMode);
-        info.ArgumentList.Add(storeDir);
-        using var child = Process.Start(info) ?? throw new InvalidOperationException("could not start the child process");
-        string output = child.StandardOutput.ReadToEnd();
-        child.WaitForExit();
-        if (child.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"measure-open exited {child.ExitCode}: {output}");
-        }
-
-        return ParseValues(output);
-    }
-
-    /// <summary>A child's <c>name=value</c> lines, as a dictionary (other lines ignored).</summary>
-    internal static Dictionary<string, string> ParseValues(string output)
-    {
-        var values = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (string line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            int eq = line.IndexOf('=', StringComparison.Ordinal);
-            if (eq > 0)
-            {
-                values[line[..eq]] = line[(eq + 1)..];
-            }
-        }
-
-        return values;
     }
 
     /// <summary>The child: open the store once (first open in this process), report, then a second open.</summary>

@@ -20,6 +20,11 @@ namespace DataWal.Benchmarks;
 /// <item><c>compaction [--keys N] [--value-bytes B] [--seconds S]</c>: in-place <c>Compact()</c> and <c>CompactTo</c> of an
 /// N-key store written twice (time, peak RSS), and puts/s with and without a compaction running (<see cref="CompactionBench"/>).</item>
 /// <item><c>compaction-child WHAT DIR S</c> (internal): the fresh processes of compaction.</item>
+/// <item><c>fresh [--records N] [--runs R] [--fsync-records M] [--gc-seconds S] [--keys-10m]</c>: issue 16's figures, each
+/// workload (append, append + fsync, group commit, KV put/get/open, scans, compaction, export) and each raw floor (libc
+/// write, write + fdatasync, pread + CRC, read + CRC) in its own fresh child process, R runs, a table per run and a
+/// summary of medians with ratios to the floors, upstream's quoted figures and the goals (<see cref="FreshBench"/>).</item>
+/// <item><c>fresh-child WHAT ROOT ...</c> (internal): the fresh processes of fresh.</item>
 /// </list>
 /// Data goes under <c>$DATAWAL_BENCH_DIR</c> (default <c>&lt;temp&gt;/datawal-bench</c>).
 /// </summary>
@@ -62,6 +67,16 @@ internal static class Program
         if (args.Length > 0 && args[0] == CompactionBench.ChildMode)
         {
             return CompactionBench.RunChild(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == FreshBench.Mode)
+        {
+            return FreshBench.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == FreshBench.ChildMode)
+        {
+            return FreshBench.RunChild(args[1..]);
         }
 
         bool full = args.Contains("--full");
