@@ -6,12 +6,12 @@ using DataWal.Kv;
 namespace DataWal.Benchmarks;
 
 /// <summary>
-/// "fresh" mode (issue 16): every workload in its own fresh child process (<c>fresh-child WHAT ...</c>), timed inside
+/// "fresh" mode (performance as users meet it): every workload in its own fresh child process (<c>fresh-child WHAT ...</c>), timed inside
 /// the child — so JIT warm-up is included and process start is not — through the public API only, each beside a raw
 /// floor (<see cref="RawFloors"/>) measured in its own fresh child of the same run. Per run, a setup child first
 /// writes the stores the read workloads use (not timed); everything is deleted between runs. One markdown table per
 /// run, then a summary of the medians over the runs with their ratios to the floors, the upstream figures quoted in
-/// issue 16 (not measured here) and the goals.
+/// the outside check (not measured here) and the goals.
 /// </summary>
 internal static class FreshBench
 {
@@ -286,14 +286,14 @@ internal static class FreshBench
     {
         Console.WriteLine();
         Console.WriteLine($"Summary: median of {results.Count} run(s) (N = {records:N0}, M = {fsyncRecords:N0}); ratio = median of the per-run ratios to the same run's floor (or, for group commit, to the same run's single writer).");
-        Console.WriteLine("The upstream column quotes the figures of the issue 16 table: they were NOT measured in this run or on this build (upstream's Rust crate cannot be built on this machine).");
+        Console.WriteLine("The upstream column quotes the figures of the outside check's table: they were NOT measured in this run or on this build (upstream's Rust crate cannot be built on this machine).");
         if (records != 1_000_000)
         {
             Console.WriteLine($"N is {records:N0}, not 1,000,000: the upstream figures and goals are for 1 M records/keys.");
         }
 
         Console.WriteLine();
-        Console.WriteLine("| Workload (each a fresh process) | median | min – max | ratio to floor / single writer | upstream (issue 16 table, NOT same-run) | goal | goal met (median) |");
+        Console.WriteLine("| Workload (each a fresh process) | median | min – max | ratio to floor / single writer | upstream (outside check, NOT same-run) | goal | goal met (median) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---|---|");
         foreach (var row in Rows)
         {

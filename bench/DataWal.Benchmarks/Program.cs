@@ -20,7 +20,7 @@ namespace DataWal.Benchmarks;
 /// <item><c>compaction [--keys N] [--value-bytes B] [--seconds S]</c>: in-place <c>Compact()</c> and <c>CompactTo</c> of an
 /// N-key store written twice (time, peak RSS), and puts/s with and without a compaction running (<see cref="CompactionBench"/>).</item>
 /// <item><c>compaction-child WHAT DIR S</c> (internal): the fresh processes of compaction.</item>
-/// <item><c>fresh [--records N] [--runs R] [--fsync-records M] [--gc-seconds S] [--keys-10m]</c>: issue 16's figures, each
+/// <item><c>fresh [--records N] [--runs R] [--fsync-records M] [--gc-seconds S] [--keys-10m]</c>: the fresh-process figures, each
 /// workload (append, append + fsync, group commit, KV put/get/open, scans, compaction, export) and each raw floor (libc
 /// write, write + fdatasync, pread + CRC, read + CRC) in its own fresh child process, R runs, a table per run and a
 /// summary of medians with ratios to the floors, upstream's quoted figures and the goals (<see cref="FreshBench"/>).</item>
