@@ -87,6 +87,12 @@ internal sealed class LogTail
     /// <summary>The last txid written (or recovered); <see cref="ulong.MaxValue"/> once none is left.</summary>
     public ulong LastTxId => NextTxId - 1;
 
+    /// <summary>
+    /// <see cref="LastTxId"/> read without the gate (an aligned 64-bit read is atomic): only a hint, for the group
+    /// commit leader that waits outside the gate for more appends to join its flush.
+    /// </summary>
+    public ulong LastTxIdHint => Volatile.Read(ref _nextTxId) - 1;
+
     /// <summary>True once the log is closed: the handle is gone.</summary>
     public bool Closed
     {
