@@ -29,13 +29,13 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     private readonly TaskCompletionSource _disposed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposing;   // 1 once a Dispose or DisposeAsync has begun: it alone releases
 
-    private KvStore(string directory, RecordLog? log, KeyProjection keys, KvLogView view, int readHandles, KvAutoCompaction? auto)
+    private KvStore(string directory, RecordLog? log, KeyProjection keys, KvLogView view, int readHandles, KvAutoCompaction? auto, bool mapSealed = true)
     {
         Directory = directory;
         _log = log;
         _keys = keys;
         Log = view;
-        _pool = new ReadHandlePool(directory, readHandles);
+        _pool = new ReadHandlePool(directory, readHandles, mapSealed);
         if (log is not null && auto is not null)
         {
             _auto = new AutoCompactor(this, auto);
@@ -102,7 +102,8 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
         }
 
         keys.TrimExcess();
-        return new KvStore(log.Directory, log, keys, new KvLogView(log.Directory, log), options.ReadHandleCapacity, options.AutoCompaction);
+        keys.ActiveSegment = log.ActiveSegment;
+        return new KvStore(log.Directory, log, keys, new KvLogView(log.Directory, log), options.ReadHandleCapacity, options.AutoCompaction, options.MapSealedSegments);
     }
 
     /// <summary>
@@ -163,6 +164,9 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
         {
             var report = reader.Replay(keys);
             keys.TrimExcess();
+
+            // The last segment may be a live writer's active one, elsewhere: only those before it are sealed.
+            keys.ActiveSegment = reader.Segments.Count > 0 ? reader.Segments[^1] : 0;
             return (keys, report);
         }
         catch
@@ -221,6 +225,8 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <param name="key">The key.</param>
     /// <returns>A copy of the value, or null when the key is not live.</returns>
     /// <exception cref="CorruptRecordException">The frame on disk no longer verifies.</exception>
+    // Optimized from the first call: a fresh process would otherwise run its gets unoptimized until tiering catches up.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public byte[]? Get(ReadOnlySpan<byte> key)
     {
         ThrowIfDisposed();
@@ -237,7 +243,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
 
             try
             {
-                var value = ValueReader.Read(_pool, key, location);
+                var value = ValueReader.Read(_pool, key, location, keys.ActiveSegment);
                 KvTelemetry.Read(Directory, hit: true);
                 return value;
             }
@@ -354,7 +360,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
             var rented = System.Buffers.ArrayPool<byte>.Shared.Rent((int)location.Length);
             try
             {
-                var value = ValueReader.Verify(_pool, key, location, rented.AsSpan(0, (int)location.Length));
+                var value = ValueReader.Verify(_pool, key, location, rented.AsSpan(0, (int)location.Length), keys.ActiveSegment);
                 value.CopyTo(destination.GetSpan(value.Length));
                 destination.Advance(value.Length);
                 KvTelemetry.Read(Directory, hit: true);

@@ -35,4 +35,10 @@ public sealed class KvStoreOptions
     /// default, never does (call <see cref="KvStore.Compact"/> yourself). Ignored by <see cref="KvStore.OpenReadOnly(string, ReadMode)"/>.
     /// </summary>
     public KvAutoCompaction? AutoCompaction { get; init; }
+
+    /// <summary>
+    /// Whether gets read sealed segments through memory mappings where that is supported (the default). False forces
+    /// pread everywhere: the path systems without mappings take, kept testable on every system.
+    /// </summary>
+    internal bool MapSealedSegments { get; init; } = true;
 }
