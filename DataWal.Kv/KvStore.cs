@@ -870,6 +870,12 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <summary>Keeps locations from moving (no compaction switch) while a snapshot is taken and its values are read.</summary>
     internal Relocation.Scope EnterStableLocations() => _relocation.EnterStable();
 
+    /// <summary>The store's open segments, for tests of the read path.</summary>
+    internal ReadHandlePool ReadPool => _pool;
+
+    /// <summary>The segment writes may still go to: gets read those below it as sealed.</summary>
+    internal uint SealedBelow => Volatile.Read(ref _keys).ActiveSegment;
+
     /// <summary>The segments' total size now (a listing and a stat of each).</summary>
     internal long StoreBytes()
     {
