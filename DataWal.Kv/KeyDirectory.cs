@@ -76,6 +76,42 @@ internal sealed class KeyDirectory
         return true;
     }
 
+    /// <summary>
+    /// The location of the first entry filed under <paramref name="hash"/>, without comparing keys: false means no
+    /// live key has that hash (so the key is not live). A true answer may be another key's entry (a 32-bit collision):
+    /// the caller must check the key some other way — a get compares it with the key in the frame it reads, which it
+    /// re-verifies anyway, and so spares the probe a load of the key arena.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public bool TryGetCandidate(uint hash, out RecordRef value)
+    {
+        var slots = _slots;
+        int mask = _mask;
+        int tag = (int)(hash & ~(uint)mask);
+        int i = (int)hash & mask;
+        while (true)
+        {
+            int s = slots[i];
+            if (s == 0)
+            {
+                value = default;
+                return false;
+            }
+
+            if ((s & ~mask) == tag)
+            {
+                ref readonly var e = ref EntryAt((s & mask) - 1);
+                if (e.Hash == hash)
+                {
+                    value = new RecordRef(e.Segment, e.Offset, e.Length);
+                    return true;
+                }
+            }
+
+            i = (i + 1) & mask;
+        }
+    }
+
     public bool ContainsKey(ReadOnlySpan<byte> key) => Find(key, Hash(key), out _) >= 0;
 
     public void Set(ReadOnlySpan<byte> key, RecordRef value)

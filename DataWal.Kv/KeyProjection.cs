@@ -143,6 +143,24 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
         }
     }
 
+    /// <summary>
+    /// The location of the first entry filed under <paramref name="hash"/> (keys not compared: see
+    /// <see cref="KeyDirectory.TryGetCandidate"/>); false when no live key has that hash.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public bool TryGetCandidate(uint hash, out RecordRef location)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            return _keys.TryGetCandidate(hash, out location);
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
     /// <summary>Copies of the live keys, in no particular order.</summary>
     public IReadOnlyList<byte[]> Keys()
     {

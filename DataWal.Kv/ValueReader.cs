@@ -43,6 +43,59 @@ internal static class ValueReader
     }
 
     /// <summary>
+    /// Reads the frame at <paramref name="location"/> and returns a copy of its value when the frame verifies in every
+    /// respect <see cref="Verify"/> checks and holds <paramref name="key"/>; null otherwise (nothing thrown: the
+    /// caller then takes the checked path, which says what is wrong). Frames over 1 KiB always return null.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    public static byte[]? TryRead(ReadHandlePool pool, ReadOnlySpan<byte> key, RecordRef location, uint activeSegment)
+    {
+        if (location.Length > StackLimit)
+        {
+            return null;
+        }
+
+        Span<byte> frame = stackalloc byte[StackLimit];
+        frame = frame[..(int)location.Length];
+        try
+        {
+            if (pool.ReadAt(location.Segment, (long)location.Offset, frame, activeSegment) != frame.Length)
+            {
+                return null;
+            }
+        }
+        catch (DataWalException)
+        {
+            return null;
+        }
+
+        return ValueIfIntact(frame, key);
+    }
+
+    /// <summary>A copy of the value when <paramref name="frame"/> (all of it) is one intact Put of <paramref name="key"/>, else null.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static byte[]? ValueIfIntact(ReadOnlySpan<byte> frame, ReadOnlySpan<byte> key)
+    {
+        DecodedFrame decoded;
+        try
+        {
+            decoded = WireFormat.Decode(frame);
+        }
+        catch (InvalidFrameException)
+        {
+            return null;
+        }
+
+        return decoded.Status == DecodeStatus.Ok
+            && decoded.BytesConsumed == frame.Length
+            && decoded.Type == RecordType.Put
+            && decoded.Key.SequenceEqual(key)
+            ? decoded.Payload.ToArray()
+            : null;
+    }
+
+    /// <summary>
     /// Reads and verifies the frame into <paramref name="frame"/> (exactly <c>location.Length</c> bytes)
     /// and returns the value as a slice of it: no allocation. Segments below <paramref name="activeSegment"/> are sealed.
     /// </summary>
