@@ -219,8 +219,8 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     }
 
     /// <summary>
-    /// Reads the value of <paramref name="key"/>: one positional read of exactly its frame, with length,
-    /// CRC, record type and key re-verified.
+    /// Reads the value of <paramref name="key"/>: exactly its frame, copied from a memory mapping of a sealed segment
+    /// (64-bit Linux) or read with one positional read, with length, CRC, record type and key re-verified.
     /// </summary>
     /// <param name="key">The key.</param>
     /// <returns>A copy of the value, or null when the key is not live.</returns>
