@@ -1,4 +1,5 @@
 using System.IO.Hashing;
+using System.Runtime.CompilerServices;
 using DataWal.Core;
 
 namespace DataWal.Kv;
@@ -28,7 +29,10 @@ internal sealed class KeyDirectory
     private Entry[][] _blocks;
     private int _capacity;
     private int _count;
-    private int[] _slots;       // 0 = empty, otherwise entry index + 1
+    // 0 = empty, otherwise the entry index + 1 in the bits under the mask (the count never reaches the slot count, so
+    // it fits) and, above them, the key hash's own high bits: the bits the home slot does not already tell. A probe
+    // compares them first and so passes over the other keys of its cluster without loading their entries or keys.
+    private int[] _slots;
     private int _mask;
     private KeyArena _arena = new();
     private long _deadKeyBytes;
@@ -54,9 +58,13 @@ internal sealed class KeyDirectory
     /// <summary>Approximate bytes held by the directory (entries, index, key arena).</summary>
     public long MemoryBytes => ((long)_capacity * 24) + ((long)_slots.Length * 4) + _arena.CapacityBytes;
 
-    public bool TryGet(ReadOnlySpan<byte> key, out RecordRef value)
+    public bool TryGet(ReadOnlySpan<byte> key, out RecordRef value) => TryGetByHash(key, Hash(key), out value);
+
+    /// <summary>As <see cref="TryGet"/>, with the key's <see cref="Hash"/> already computed (outside any lock).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public bool TryGetByHash(ReadOnlySpan<byte> key, uint hash, out RecordRef value)
     {
-        int index = Find(key, Hash(key), out _);
+        int index = Find(key, hash, out _);
         if (index < 0)
         {
             value = default;
@@ -66,6 +74,42 @@ internal sealed class KeyDirectory
         ref readonly var e = ref EntryAt(index);
         value = new RecordRef(e.Segment, e.Offset, e.Length);
         return true;
+    }
+
+    /// <summary>
+    /// The location of the first entry filed under <paramref name="hash"/>, without comparing keys: false means no
+    /// live key has that hash (so the key is not live). A true answer may be another key's entry (a 32-bit collision):
+    /// the caller must check the key some other way — a get compares it with the key in the frame it reads, which it
+    /// re-verifies anyway, and so spares the probe a load of the key arena.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public bool TryGetCandidate(uint hash, out RecordRef value)
+    {
+        var slots = _slots;
+        int mask = _mask;
+        int tag = (int)(hash & ~(uint)mask);
+        int i = (int)hash & mask;
+        while (true)
+        {
+            int s = slots[i];
+            if (s == 0)
+            {
+                value = default;
+                return false;
+            }
+
+            if ((s & ~mask) == tag)
+            {
+                ref readonly var e = ref EntryAt((s & mask) - 1);
+                if (e.Hash == hash)
+                {
+                    value = new RecordRef(e.Segment, e.Offset, e.Length);
+                    return true;
+                }
+            }
+
+            i = (i + 1) & mask;
+        }
     }
 
     public bool ContainsKey(ReadOnlySpan<byte> key) => Find(key, Hash(key), out _) >= 0;
@@ -104,7 +148,7 @@ internal sealed class KeyDirectory
             Offset = value.Offset,
             Length = value.Length,
         };
-        _slots[slot] = ++_count;
+        _slots[slot] = SlotValue(hash, _count++);
     }
 
     /// <summary>The frame bytes of every live key's latest Put: what a compaction would keep.</summary>
@@ -152,7 +196,7 @@ internal sealed class KeyDirectory
         {
             int lastSlot = SlotOf(last);
             EntryAt(index) = EntryAt(last);
-            _slots[lastSlot] = index + 1;
+            _slots[lastSlot] = SlotValue(EntryAt(index).Hash, index);
         }
 
         EntryAt(last) = default;
@@ -250,36 +294,49 @@ internal sealed class KeyDirectory
         _capacity = ((_blocks.Length - 1) << BlockShift) + _blocks[^1].Length;
     }
 
-    private static uint Hash(ReadOnlySpan<byte> key) => (uint)XxHash3.HashToUInt64(key);
+    /// <summary>The hash the directory files <paramref name="key"/> under.</summary>
+    public static uint Hash(ReadOnlySpan<byte> key) => (uint)XxHash3.HashToUInt64(key);
+
+    private int SlotValue(uint hash, int index) => (int)((hash & ~(uint)_mask) | (uint)(index + 1));
+
+    private int IndexIn(int slot) => (slot & _mask) - 1;
 
     /// <summary>Index of the key's entry, or -1 with <paramref name="slot"/> at the empty slot where it would go.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Find(ReadOnlySpan<byte> key, uint hash, out int slot)
     {
-        int i = (int)hash & _mask;
+        var slots = _slots;
+        int mask = _mask;
+        int tag = (int)(hash & ~(uint)mask);
+        int i = (int)hash & mask;
         while (true)
         {
-            int s = _slots[i];
+            int s = slots[i];
             if (s == 0)
             {
                 slot = i;
                 return -1;
             }
 
-            ref readonly var e = ref EntryAt(s - 1);
-            if (e.Hash == hash && _arena.Get(e.KeyPosition).SequenceEqual(key))
+            if ((s & ~mask) == tag)
             {
-                slot = i;
-                return s - 1;
+                int index = (s & mask) - 1;
+                ref readonly var e = ref EntryAt(index);
+                if (e.Hash == hash && _arena.Get(e.KeyPosition).SequenceEqual(key))
+                {
+                    slot = i;
+                    return index;
+                }
             }
 
-            i = (i + 1) & _mask;
+            i = (i + 1) & mask;
         }
     }
 
     private int SlotOf(int index)
     {
         int i = (int)EntryAt(index).Hash & _mask;
-        while (_slots[i] != index + 1)
+        while (IndexIn(_slots[i]) != index)
         {
             i = (i + 1) & _mask;
         }
@@ -301,7 +358,7 @@ internal sealed class KeyDirectory
                 break;
             }
 
-            int home = (int)EntryAt(s - 1).Hash & _mask;
+            int home = (int)EntryAt(IndexIn(s)).Hash & _mask;
             // Move the member into the hole if its home is not cyclically within (hole, i].
             bool homeBetween = hole <= i ? home > hole && home <= i : home > hole || home <= i;
             if (!homeBetween)
@@ -320,13 +377,14 @@ internal sealed class KeyDirectory
         _mask = slotCount - 1;
         for (int index = 0; index < _count; index++)
         {
-            int i = (int)EntryAt(index).Hash & _mask;
+            uint hash = EntryAt(index).Hash;
+            int i = (int)hash & _mask;
             while (_slots[i] != 0)
             {
                 i = (i + 1) & _mask;
             }
 
-            _slots[i] = index + 1;
+            _slots[i] = SlotValue(hash, index);
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using DataWal.Core;
 
 namespace DataWal.Kv;
@@ -20,11 +21,24 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
     private readonly string _directory;
 
     private uint _lastSegment;   // the segment of the last append seen, to notice rotations (under the log's gate)
+    private uint _activeSegment;   // segments below it are sealed: never written again
 
     public KeyProjection(string directory) => _directory = directory;
 
     /// <summary>Called (under the log's gate: it must only queue work) when an append lands in a newer segment.</summary>
     public Action? Rotated { get; set; }
+
+    /// <summary>
+    /// The segment that may still be written: those below it are sealed (never written again, so readers may map
+    /// them). Set once the log is open, then moved on by the first append that lands in a newer segment — so it may
+    /// lag a rotation (a sealed segment is then read with pread a while longer), never run ahead of one. 0 until set:
+    /// nothing is sealed.
+    /// </summary>
+    public uint ActiveSegment
+    {
+        get => Volatile.Read(ref _activeSegment);
+        set => Volatile.Write(ref _activeSegment, value);
+    }
 
     /// <summary>Number of live keys.</summary>
     public int Count
@@ -87,6 +101,7 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
         {
             bool rotated = _lastSegment != 0;
             _lastSegment = frames[0].Ref.Segment;
+            ActiveSegment = Math.Max(ActiveSegment, _lastSegment);
             if (rotated)
             {
                 Rotated?.Invoke();
@@ -112,12 +127,33 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
     }
 
     /// <summary>Where the latest Put of <paramref name="key"/> is.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryGet(ReadOnlySpan<byte> key, out RecordRef location)
+    {
+        // Hashed before the lock: readers hold it only for the probe.
+        uint hash = KeyDirectory.Hash(key);
+        _lock.EnterReadLock();
+        try
+        {
+            return _keys.TryGetByHash(key, hash, out location);
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>
+    /// The location of the first entry filed under <paramref name="hash"/> (keys not compared: see
+    /// <see cref="KeyDirectory.TryGetCandidate"/>); false when no live key has that hash.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public bool TryGetCandidate(uint hash, out RecordRef location)
     {
         _lock.EnterReadLock();
         try
         {
-            return _keys.TryGet(key, out location);
+            return _keys.TryGetCandidate(hash, out location);
         }
         finally
         {

@@ -18,8 +18,8 @@ public sealed class KvStoreOptions
     public RecordLogOptions? Log { get; init; }
 
     /// <summary>
-    /// How many read-only segment handles <see cref="KvStore.Get(ReadOnlySpan{byte})"/> keeps open (default 16). 0 keeps none:
-    /// each read opens and closes its segment.
+    /// How many segments <see cref="KvStore.Get(ReadOnlySpan{byte})"/> keeps open (default 16): read-only handles, or on
+    /// 64-bit Linux read-only memory mappings of sealed segments. 0 keeps none: each read opens and closes its segment.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
     public int ReadHandleCapacity
@@ -35,4 +35,10 @@ public sealed class KvStoreOptions
     /// default, never does (call <see cref="KvStore.Compact"/> yourself). Ignored by <see cref="KvStore.OpenReadOnly(string, ReadMode)"/>.
     /// </summary>
     public KvAutoCompaction? AutoCompaction { get; init; }
+
+    /// <summary>
+    /// Whether gets read sealed segments through memory mappings where that is supported (the default). False forces
+    /// pread everywhere: the path systems without mappings take, kept testable on every system.
+    /// </summary>
+    internal bool MapSealedSegments { get; init; } = true;
 }

@@ -1,199 +1,236 @@
+using System.Runtime.CompilerServices;
 using DataWal.Core;
-using Microsoft.Win32.SafeHandles;
-using SafeAtomic;
 
 namespace DataWal.Kv;
 
 /// <summary>
-/// A bounded, least-recently-used set of read-only segment handles (upstream <c>fd_pool</c>, default
-/// capacity 16), shared by concurrent readers. Positional reads (pread) on a shared handle are safe from
-/// several threads; an evicted handle stays open until the reads using it finish (SafeHandle reference
-/// counting), so eviction never pulls a handle from under a reader.
+/// A bounded set of open segments (upstream <c>fd_pool</c>, default capacity 16) shared by concurrent readers: sealed
+/// segments memory-mapped where <see cref="MappedSegment.Supported"/>, the active segment (and every segment where
+/// mapping is off) read with pread. Lookups take no lock — a scan of a small array and a reference taken on the
+/// segment found — and replacement is a clock (second chance), so a hit writes nothing shared but that reference.
 /// </summary>
+/// <remarks>
+/// Lifetime: the pool holds one reference on each cached <see cref="MappedSegment"/> and each read one more while it
+/// reads, so eviction, <see cref="Invalidate"/> and <see cref="Dispose"/> only drop the pool's: the mapping is unmapped
+/// (or the handle closed) when the last read using it finishes, never under it. A read that finds a segment already
+/// released (its count at 0) looks it up again.
+/// </remarks>
 internal sealed class ReadHandlePool : IDisposable
 {
     public const int DefaultCapacity = 16;
 
     private readonly string _directory;
-    private readonly int _capacity;
+    private readonly MappedSegment?[] _slots;
+    private readonly bool _map;
     private readonly Lock _gate = new();
-    private readonly LinkedList<(uint Segment, SafeFileHandle Handle)> _lru = new();
+    private int _hand;
     private bool _disposed;
-    private long _version;   // moved on by Invalidate: a handle opened before it is used once, never cached
+    private long _version;   // moved on by Invalidate: a segment opened before it is used once, never cached
 
-    public ReadHandlePool(string directory, int capacity = DefaultCapacity)
+    /// <param name="directory">The store directory.</param>
+    /// <param name="capacity">How many segments stay open; 0 opens and closes one per read.</param>
+    /// <param name="mapSealed">False reads every segment with pread even where mapping is supported (the path other systems take).</param>
+    public ReadHandlePool(string directory, int capacity = DefaultCapacity, bool mapSealed = true)
     {
         _directory = directory;
-        _capacity = Math.Max(capacity, 0);
+        _slots = new MappedSegment?[Math.Max(capacity, 0)];
+        _map = mapSealed && MappedSegment.Supported;
     }
 
-    /// <summary>Number of cached handles.</summary>
+    /// <summary>True when sealed segments are read through mappings.</summary>
+    public bool MapsSealedSegments => _map;
+
+    /// <summary>Number of cached segments.</summary>
     public int Count
     {
         get
         {
             lock (_gate)
             {
-                return _lru.Count;
+                return _slots.Count(static s => s is not null);
+            }
+        }
+    }
+
+    /// <summary>Number of cached segments read through a mapping.</summary>
+    public int MappedCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _slots.Count(static s => s is { IsMapped: true });
             }
         }
     }
 
     /// <summary>
     /// Reads exactly <paramref name="destination"/>.Length bytes at <paramref name="offset"/> of a segment;
-    /// returns how many bytes the file actually had there (fewer at its end).
+    /// returns how many bytes the file actually had there (fewer at its end). A segment below
+    /// <paramref name="activeSegment"/> is sealed and may be read through a mapping; 0 reads with pread.
     /// </summary>
-    public int ReadAt(uint segment, long offset, Span<byte> destination)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public int ReadAt(uint segment, long offset, Span<byte> destination, uint activeSegment = 0)
     {
-        bool added = false;
-        bool useOnce = _capacity == 0;
-        var handle = Rent(segment, ref added, ref useOnce);
-        try
+        bool wantMapped = _map && segment < activeSegment;
+        var slots = _slots;
+        for (int i = 0; i < slots.Length; i++)
         {
-            return FileSync.Read(handle, destination, offset);
-        }
-        catch (SafeAtomicException e)
-        {
-            // A failed read is an error naming the segment, never a shorter value or a miss.
-            throw ThrowHelper.ReadSegmentFailed(SegmentFiles.PathFor(_directory, segment), offset, e);
-        }
-        finally
-        {
-            if (added)
+            var cached = Volatile.Read(ref slots[i]);
+            if (cached is not null && cached.Segment == segment && (cached.IsMapped || !wantMapped) && cached.TryAcquire())
             {
-                handle.DangerousRelease();
-            }
-
-            if (useOnce)
-            {
-                handle.Dispose();
-            }
-        }
-    }
-
-    /// <summary>
-    /// Returns the segment's handle with a reference already taken (<paramref name="added"/>), taken while
-    /// the pool's lock is held so that no concurrent eviction can dispose it first.
-    /// </summary>
-    private SafeFileHandle Rent(uint segment, ref bool added, ref bool useOnce)
-    {
-        lock (_gate)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            for (var node = _lru.Last; node is not null; node = node.Previous)
-            {
-                if (node.Value.Segment == segment)
+                if (!cached.Recent)
                 {
-                    if (node != _lru.Last)
-                    {
-                        _lru.Remove(node);
-                        _lru.AddLast(node);
-                    }
+                    cached.Recent = true;
+                }
 
-                    node.Value.Handle.DangerousAddRef(ref added);
-                    return node.Value.Handle;
+                try
+                {
+                    return cached.ReadAt(_directory, offset, destination);
+                }
+                finally
+                {
+                    cached.Release();
                 }
             }
         }
 
+        var rented = Rent(segment, wantMapped);
+        try
+        {
+            return rented.ReadAt(_directory, offset, destination);
+        }
+        finally
+        {
+            rented.Release();
+        }
+    }
+
+    /// <summary>The slow path: opens (or maps) the segment, caches it when it may, and returns it with a reference taken.</summary>
+    private MappedSegment Rent(uint segment, bool wantMapped)
+    {
         long version;
         lock (_gate)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             version = _version;
+            if (FindLocked(segment, wantMapped) is { } found)
+            {
+                return found;
+            }
         }
 
+        // Opened outside the lock: an open or a mapping is a system call other readers need not wait for.
         string path = SegmentFiles.PathFor(_directory, segment);
-        SafeFileHandle opened;
-        try
-        {
-            opened = FileSync.OpenRegular(path, FileAccess.Read);
-        }
-        catch (SafeAtomicException e)
-        {
-            throw ThrowHelper.OpenSegmentFailed(path, e);
-        }
-
-        if (_capacity == 0)
-        {
-            opened.DangerousAddRef(ref added);
-            return opened;
-        }
-
+        var opened = wantMapped && _slots.Length > 0 ? MappedSegment.Map(segment, path) : MappedSegment.OpenForPread(segment, path);
         lock (_gate)
         {
             if (_disposed)
             {
-                opened.Dispose();
+                opened.Release();
                 ObjectDisposedException.ThrowIf(true, this);
             }
 
-            if (version != _version)
+            if (_slots.Length == 0 || version != _version)
             {
-                // The path may have named a file a compaction has replaced since: read through it once, like an
-                // uncached pool, and let the next read open the path again.
-                opened.DangerousAddRef(ref added);
-                useOnce = true;
+                // Uncached, or the path may have named a file a compaction has replaced since: read through it once
+                // (the creator's reference is the read's) and let the next read open the path again.
                 return opened;
             }
 
-            foreach (var (s, h) in _lru)
+            if (FindLocked(segment, wantMapped) is { } raced)
             {
-                if (s == segment)
-                {
-                    opened.Dispose();   // another thread opened it meanwhile
-                    h.DangerousAddRef(ref added);
-                    return h;
-                }
+                opened.Release();   // another thread opened it meanwhile
+                return raced;
             }
 
-            if (_lru.Count >= _capacity)
-            {
-                var oldest = _lru.First!;
-                _lru.RemoveFirst();
-                oldest.Value.Handle.Dispose();
-            }
-
-            _lru.AddLast((segment, opened));
-            opened.DangerousAddRef(ref added);
+            Insert(opened);
+            _ = opened.TryAcquire();   // the creator's reference is now the pool's; this one is the read's
             return opened;
         }
     }
 
+    private MappedSegment? FindLocked(uint segment, bool wantMapped)
+    {
+        foreach (var cached in _slots)
+        {
+            if (cached is not null && cached.Segment == segment && (cached.IsMapped || !wantMapped) && cached.TryAcquire())
+            {
+                return cached;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>
-    /// Drops the cached handles of segments <paramref name="first"/>..<paramref name="last"/> (a compaction replaced
-    /// or deleted them); reads in progress keep theirs until they finish, and a handle opened before this call is
-    /// never cached after it.
+    /// Under the lock: puts <paramref name="opened"/> in the slot of the same segment's pread entry (a segment sealed
+    /// since, now mapped), else an empty slot, else the clock's victim — the first segment not read since the hand
+    /// last passed it.
+    /// </summary>
+    private void Insert(MappedSegment opened)
+    {
+        int target = Array.FindIndex(_slots, s => s is not null && s.Segment == opened.Segment);
+        if (target < 0)
+        {
+            target = Array.IndexOf(_slots, null);
+        }
+
+        while (target < 0)
+        {
+            var candidate = _slots[_hand]!;
+            if (candidate.Recent)
+            {
+                candidate.Recent = false;
+            }
+            else
+            {
+                target = _hand;
+            }
+
+            _hand = (_hand + 1) % _slots.Length;
+        }
+
+        var evicted = _slots[target];
+        Volatile.Write(ref _slots[target], opened);
+        evicted?.Release();
+    }
+
+    /// <summary>
+    /// Drops the cached segments <paramref name="first"/>..<paramref name="last"/> (a compaction replaced or deleted
+    /// them); reads in progress keep theirs until they finish, and a segment opened before this call is never cached
+    /// after it.
     /// </summary>
     public void Invalidate(uint first, uint last)
     {
         lock (_gate)
         {
             _version++;
-            for (var node = _lru.First; node is not null;)
+            for (int i = 0; i < _slots.Length; i++)
             {
-                var next = node.Next;
-                if (node.Value.Segment >= first && node.Value.Segment <= last)
+                if (_slots[i] is { } cached && cached.Segment >= first && cached.Segment <= last)
                 {
-                    _lru.Remove(node);
-                    node.Value.Handle.Dispose();
+                    Volatile.Write(ref _slots[i], null);
+                    cached.Release();
                 }
-
-                node = next;
             }
         }
     }
 
+    /// <summary>Drops every cached segment: each is unmapped or closed once the reads using it finish.</summary>
     public void Dispose()
     {
         lock (_gate)
         {
             _disposed = true;
-            foreach (var (_, handle) in _lru)
+            for (int i = 0; i < _slots.Length; i++)
             {
-                handle.Dispose();
+                if (_slots[i] is { } cached)
+                {
+                    Volatile.Write(ref _slots[i], null);
+                    cached.Release();
+                }
             }
-
-            _lru.Clear();
         }
     }
 }

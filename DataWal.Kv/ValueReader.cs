@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using DataWal.Core;
 
 namespace DataWal.Kv;
@@ -12,8 +13,16 @@ internal static class ValueReader
 {
     private const int StackLimit = 1024;
 
-    /// <summary>Reads and verifies the frame at <paramref name="location"/>; returns a copy of its value.</summary>
-    public static byte[] Read(ReadHandlePool pool, ReadOnlySpan<byte> key, RecordRef location)
+    /// <summary>
+    /// Reads and verifies the frame at <paramref name="location"/>; returns a copy of its value. Segments below
+    /// <paramref name="activeSegment"/> are sealed (the pool may map them); 0 reads with pread.
+    /// </summary>
+    // Optimized from the first call: a fresh process (a CLI command, a short job) would otherwise run its gets in
+    // unoptimized code until tiering catches up.
+    // Not zeroed: the read fills the frame, and only the bytes it read are looked at.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    public static byte[] Read(ReadHandlePool pool, ReadOnlySpan<byte> key, RecordRef location, uint activeSegment = 0)
     {
         byte[]? rented = null;
         Span<byte> frame = location.Length <= StackLimit
@@ -21,7 +30,7 @@ internal static class ValueReader
             : (rented = ArrayPool<byte>.Shared.Rent((int)location.Length));
         try
         {
-            var value = Verify(pool, key, location, frame[..(int)location.Length]);
+            var value = Verify(pool, key, location, frame[..(int)location.Length], activeSegment);
             return value.ToArray();
         }
         finally
@@ -34,14 +43,68 @@ internal static class ValueReader
     }
 
     /// <summary>
-    /// Reads and verifies the frame into <paramref name="frame"/> (exactly <c>location.Length</c> bytes)
-    /// and returns the value as a slice of it: no allocation.
+    /// Reads the frame at <paramref name="location"/> and returns a copy of its value when the frame verifies in every
+    /// respect <see cref="Verify"/> checks and holds <paramref name="key"/>; null otherwise (nothing thrown: the
+    /// caller then takes the checked path, which says what is wrong). Frames over 1 KiB always return null.
     /// </summary>
-    public static ReadOnlySpan<byte> Verify(ReadHandlePool pool, ReadOnlySpan<byte> key, RecordRef location, Span<byte> frame)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [SkipLocalsInit]
+    public static byte[]? TryRead(ReadHandlePool pool, ReadOnlySpan<byte> key, RecordRef location, uint activeSegment)
+    {
+        if (location.Length > StackLimit)
+        {
+            return null;
+        }
+
+        Span<byte> frame = stackalloc byte[StackLimit];
+        frame = frame[..(int)location.Length];
+        try
+        {
+            if (pool.ReadAt(location.Segment, (long)location.Offset, frame, activeSegment) != frame.Length)
+            {
+                return null;
+            }
+        }
+        catch (DataWalException)
+        {
+            return null;
+        }
+
+        return ValueIfIntact(frame, key);
+    }
+
+    /// <summary>A copy of the value when <paramref name="frame"/> (all of it) is one intact Put of <paramref name="key"/>, else null.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static byte[]? ValueIfIntact(ReadOnlySpan<byte> frame, ReadOnlySpan<byte> key)
+    {
+        DecodedFrame decoded;
+        try
+        {
+            decoded = WireFormat.Decode(frame);
+        }
+        catch (InvalidFrameException)
+        {
+            return null;
+        }
+
+        return decoded.Status == DecodeStatus.Ok
+            && decoded.BytesConsumed == frame.Length
+            && decoded.Type == RecordType.Put
+            && decoded.Key.SequenceEqual(key)
+            ? decoded.Payload.ToArray()
+            : null;
+    }
+
+    /// <summary>
+    /// Reads and verifies the frame into <paramref name="frame"/> (exactly <c>location.Length</c> bytes)
+    /// and returns the value as a slice of it: no allocation. Segments below <paramref name="activeSegment"/> are sealed.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static ReadOnlySpan<byte> Verify(ReadHandlePool pool, ReadOnlySpan<byte> key, RecordRef location, Span<byte> frame, uint activeSegment = 0)
     {
         uint segment = location.Segment;
         ulong offset = location.Offset;
-        int got = pool.ReadAt(segment, (long)offset, frame);
+        int got = pool.ReadAt(segment, (long)offset, frame, activeSegment);
         if (got < WireFormat.HeaderLength)
         {
             throw Corrupt($"datawal: short read for segment {segment:D8} offset {offset} (got {got}, need at least {WireFormat.HeaderLength})", location, CorruptionKind.Truncated);
