@@ -416,9 +416,10 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
         using var stable = EnterStableLocations();
         var snapshot = Snapshot(sorted: false);
         var items = new List<KeyValuePair<byte[], byte[]>>(snapshot.Count);
+        uint activeSegment = SealedBelow;   // segments below it are sealed: their values may come from mappings
         foreach (var (key, location) in snapshot)
         {
-            items.Add(new(key, ValueReader.Read(_pool, key, location)));
+            items.Add(new(key, ValueReader.Read(_pool, key, location, activeSegment)));
         }
 
         return items;
@@ -928,6 +929,9 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     internal void ReadValues(List<(byte[] Key, RecordRef Ref)> live, ValueVisitor visit, CancellationToken cancellationToken)
     {
         byte[] frame = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+        // Read once: segments below it are sealed now and stay so (a rotation only moves it up), so their values
+        // may come from mappings; a lagging value only means a pread where a mapping would do.
+        uint activeSegment = SealedBelow;
         try
         {
             foreach (var (key, location) in live)
@@ -939,7 +943,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
                     frame = System.Buffers.ArrayPool<byte>.Shared.Rent((int)location.Length);
                 }
 
-                visit(key, ValueReader.Verify(_pool, key, location, frame.AsSpan(0, (int)location.Length)), location);
+                visit(key, ValueReader.Verify(_pool, key, location, frame.AsSpan(0, (int)location.Length), activeSegment), location);
             }
         }
         finally

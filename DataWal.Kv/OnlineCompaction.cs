@@ -31,6 +31,7 @@ internal static class OnlineCompaction
         }
 
         var live = keys.SnapshotSegments(compaction.FirstSegment, compaction.LastSegment);
+        uint activeSegment = keys.ActiveSegment;   // the compacted range is sealed: its frames may come from mappings
         var tombstones = Tombstones.Find(compaction, keys, cancellationToken);
         var copies = new RecordRef[live.Count];   // where each snapshotted key's frame lands in the image
         int copied = 0;
@@ -51,7 +52,7 @@ internal static class OnlineCompaction
                 // The same checks as a get (length, structure, CRC, Put, the key itself): a frame that no longer
                 // verifies stops the compaction rather than being copied.
                 var bytes = frame.AsSpan(0, (int)from.Length);
-                ValueReader.Verify(pool, key, from, bytes);
+                ValueReader.Verify(pool, key, from, bytes, activeSegment);
                 copies[copied++] = compaction.Add(bytes);
                 if (progress is not null && copied % ProgressEvery == 0)
                 {

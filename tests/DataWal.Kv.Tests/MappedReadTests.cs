@@ -352,4 +352,46 @@ public class MappedReadTests
         Assert.That(Mappings(dir.Path), Has.None.Contains(Path.GetFileName(Seg(dir.Path, last))), "the live writer may still append to the last segment");
         Assert.That(reader.ReadPool.MappedCount, Is.Positive);
     }
+    [Test]
+    public void Export_copy_items_and_compaction_read_sealed_values_through_mappings_and_match_pread()
+    {
+        AssumeMapping();
+        using var dir = new TempDir();
+        Fill(dir.Path);
+        (string Export, string[] Copy, int Items) Run(bool map, string tag)
+        {
+            using var kv = KvStore.Open(dir.Path, Options(map));
+            string export = Path.Combine(dir.Path, "..", Path.GetFileName(dir.Path) + "-" + tag + ".jsonl");
+            kv.ExportJsonl(export, overwrite: true);
+            string copy = dir.Path + "-" + tag + "-copy";
+            kv.CompactTo(copy);
+            int items = kv.Items().Count(pair => Enumerable.Range(0, Keys).Any(i => pair.Key.AsSpan().SequenceEqual(KeyOf(i)) && pair.Value.AsSpan().SequenceEqual(ValueOf(i, Version(i)))));
+            Assert.That(kv.ReadPool.MappedCount, map ? Is.GreaterThan(1) : Is.Zero, tag + ": sealed values came from mappings, or none with mapping off");
+            string text = File.ReadAllText(export);
+            File.Delete(export);
+            using var copied = KvStore.Open(copy);
+            var copyValues = Enumerable.Range(0, Keys).Select(i => Convert.ToHexString(copied.Get(KeyOf(i))!)).ToArray();
+            copied.Dispose();
+            Directory.Delete(copy, recursive: true);
+            return (text, copyValues, items);
+        }
+
+        var mapped = Run(map: true, "mapped");
+        var preads = Run(map: false, "pread");
+        Assert.That(mapped.Export, Is.EqualTo(preads.Export));
+        Assert.That(mapped.Copy, Is.EqualTo(preads.Copy));
+        Assert.That(mapped.Items, Is.EqualTo(Keys));
+        Assert.That(preads.Items, Is.EqualTo(Keys));
+
+        // Online compaction reads the sealed segments it rewrites through mappings too (and unmaps them as it
+        // replaces them); every value survives it.
+        using (var kv = KvStore.Open(dir.Path, Options()))
+        {
+            kv.Compact();
+            for (int i = 0; i < Keys; i++)
+            {
+                Assert.That(kv.Get(KeyOf(i)), Is.EqualTo(ValueOf(i, Version(i))), $"key {i} after the compaction");
+            }
+        }
+    }
 }
