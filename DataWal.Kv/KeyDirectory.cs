@@ -232,10 +232,12 @@ internal sealed class KeyDirectory
 
     /// <summary>Entry indexes ordered bytewise by key (unsigned lexicographic, shorter prefix first).</summary>
     /// <remarks>
-    /// Sorts on each key's first 8 bytes as a big-endian integer (zero-padded) with no delegate call per
-    /// comparison, then orders each run of equal prefixes by full bytewise comparison. Zero padding keeps
-    /// the order exact: a differing prefix byte is either a real difference or a shorter key, which sorts first.
+    /// Sorts on each key's first 8 bytes as a big-endian integer (zero-padded), then orders each run of equal
+    /// prefixes by full bytewise comparison. Zero padding keeps the order exact: a differing prefix byte is either
+    /// a real difference or a shorter key, which sorts first. The prefixes are radix-sorted: a million keys take a
+    /// few linear passes instead of ~20 comparison rounds, which made the sort a third of an export.
     /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int[] SortedOrder()
     {
         var order = new int[_count];
@@ -250,7 +252,7 @@ internal sealed class KeyDirectory
             prefixes[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(padded);
         }
 
-        Array.Sort(prefixes, order);
+        RadixSort(ref prefixes, ref order);
         var byKey = new KeyComparer(this);
         int start = 0;
         for (int i = 1; i <= order.Length; i++)
@@ -267,6 +269,64 @@ internal sealed class KeyDirectory
         }
 
         return order;
+    }
+
+    /// <summary>
+    /// Sorts <paramref name="keys"/> ascending and permutes <paramref name="items"/> alongside (stable). Least significant
+    /// byte first, one counting pass per byte; a byte that is the same in every key (the high bytes of small numbers,
+    /// a shared prefix) costs no pass. The arrays may come back as new ones.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void RadixSort(ref ulong[] keys, ref int[] items)
+    {
+        int n = keys.Length;
+        if (n < 512)
+        {
+            Array.Sort(keys, items);   // stable enough: equal keys are ordered by the caller's tie-break anyway
+            return;
+        }
+
+        var counts = new int[8 * 256];
+        foreach (ulong key in keys)
+        {
+            for (int b = 0; b < 8; b++)
+            {
+                counts[(b << 8) | (int)((key >> (b * 8)) & 0xFF)]++;
+            }
+        }
+
+        ulong[]? keysOut = null;
+        int[]? itemsOut = null;
+        for (int b = 0; b < 8; b++)
+        {
+            var bucket = counts.AsSpan(b << 8, 256);
+            if (bucket.Contains(n))
+            {
+                continue;   // every key has the same byte here: the pass would not move anything
+            }
+
+            int sum = 0;
+            for (int d = 0; d < 256; d++)
+            {
+                int c = bucket[d];
+                bucket[d] = sum;
+                sum += c;
+            }
+
+            keysOut ??= new ulong[n];
+            itemsOut ??= new int[n];
+            int shift = b * 8;
+            for (int i = 0; i < n; i++)
+            {
+                ulong key = keys[i];
+                int to = bucket[(int)((key >> shift) & 0xFF)]++;
+                keysOut[to] = key;
+                itemsOut[to] = items[i];
+            }
+
+            (keys, keysOut) = (keysOut, keys);
+            (items, itemsOut) = (itemsOut, items);
+        }
     }
 
     private sealed class KeyComparer(KeyDirectory keys) : IComparer<int>
