@@ -59,8 +59,7 @@ internal static class CompactCommand
     {
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
         {
-            context.ErrorLine($"datawal: compact: target directory is not empty: {target}");
-            return ExitCodes.Error;
+            return context.Fail($"datawal: compact: target directory is not empty: {target}", $"target directory is not empty: {target}", ExitCodes.Error);
         }
 
         if (File.Exists(target))
@@ -165,8 +164,8 @@ internal static class CompactCommand
                 catch (OperationCanceledException) when (context.Cancellation.IsCancellationRequested)
                 {
                     progress.Dispose();
-                    context.ErrorLine($"datawal: compact: cancelled before the compacted segment was installed: nothing in {store} was replaced or deleted");
-                    return ExitCodes.Error;
+                    string cancelled = $"cancelled before the compacted segment was installed: nothing in {store} was replaced or deleted";
+                    return context.Fail($"datawal: compact: {cancelled}", cancelled, ExitCodes.Error);
                 }
                 catch (CorruptRecordException e)
                 {

@@ -35,8 +35,7 @@ internal static class ExportCommand
     {
         if (!overwrite && Path.Exists(outfile))
         {
-            context.ErrorLine($"datawal: export: refuses to overwrite existing file: {outfile}");
-            return ExitCodes.Error;
+            return context.Fail($"datawal: export: refuses to overwrite existing file: {outfile}", $"refuses to overwrite existing file: {outfile}", ExitCodes.Error);
         }
 
         Kv.KvStore opened;
@@ -64,8 +63,7 @@ internal static class ExportCommand
             catch (DataWalException e) when (e.InnerException is AlreadyExistsException)
             {
                 progress.Dispose();
-                context.ErrorLine($"datawal: export: refuses to overwrite existing file: {outfile}");
-                return ExitCodes.Error;
+                return context.Fail($"datawal: export: refuses to overwrite existing file: {outfile}", $"refuses to overwrite existing file: {outfile}", ExitCodes.Error);
             }
             catch (CorruptRecordException e)
             {
