@@ -88,11 +88,11 @@ internal static class CompactCommand
             }
             catch (CorruptRecordException e)
             {
-                throw new CliException($"compact to {target}: {e.Message}", ExitCodes.Corrupt, e, Salvage.CompactHint(store, target, e));
+                throw new CliException(ErrorText.Join("compact to", target, e.Message), ExitCodes.Corrupt, e, Salvage.CompactHint(store, target, e));
             }
             catch (Exception e) when (e is not CliException)
             {
-                throw new CliException($"compact to {target}: {e.Message}", ExitCodes.Error, e);
+                throw new CliException(ErrorText.Join("compact to", target, e.Message), ExitCodes.Error, e);
             }
         }
 

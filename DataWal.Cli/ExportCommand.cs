@@ -67,11 +67,11 @@ internal static class ExportCommand
             }
             catch (CorruptRecordException e)
             {
-                throw new CliException($"export jsonl to {outfile}: {e.Message}", ExitCodes.Corrupt, e, Salvage.ReadHint(store, e));
+                throw new CliException(ErrorText.Join("export jsonl to", outfile, e.Message), ExitCodes.Corrupt, e, Salvage.ReadHint(store, e));
             }
             catch (Exception e) when (e is not CliException)
             {
-                throw new CliException($"export jsonl to {outfile}: {e.Message}", ExitCodes.Error, e);
+                throw new CliException(ErrorText.Join("export jsonl to", outfile, e.Message), ExitCodes.Error, e);
             }
         }
 

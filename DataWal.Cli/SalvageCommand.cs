@@ -99,7 +99,7 @@ internal static class SalvageCommand
             }
             catch (Exception e) when (e is not (CliException or CorruptRecordException))
             {
-                throw new CliException($"salvage {store} to {outDirectory}: {e.Message}", ExitCodes.Error, e);
+                throw new CliException(ErrorText.Join($"salvage {store} to", outDirectory, e.Message), ExitCodes.Error, e);
             }
         }
 
