@@ -159,3 +159,12 @@ internal sealed class CliException : Exception
     /// <summary>A <c>datawal: hint: …</c> line printed after the error (not under <c>--json</c>), or null.</summary>
     public string? Hint { get; }
 }
+
+/// <summary>
+/// An <see cref="IProgress{T}"/> that runs its callback on the reporting thread at once: <see cref="Progress{T}"/>
+/// would post each report to the thread pool, where it could arrive out of order or after the line was erased.
+/// </summary>
+internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}

@@ -58,7 +58,8 @@ internal static class ExportCommand
             {
                 // Without --overwrite the library renames without replacing: an OUTFILE created by someone else in
                 // the meantime is never overwritten.
-                kv.ExportJsonl(target, overwrite);
+                var reporter = progress.Enabled ? new SyncProgress<Kv.KvCopyProgress>(p => progress.Update(() => CompactCommand.CopyLine("export", p))) : null;
+                kv.ExportJsonlAsync(target, overwrite, reporter).GetAwaiter().GetResult();
             }
             catch (DataWalException e) when (e.InnerException is AlreadyExistsException)
             {

@@ -42,3 +42,27 @@ public class NestedErrorTests
         Assert.That(ErrorText.Join("compact to", "/t", "something else"), Is.EqualTo("compact to /t: something else"));
     }
 }
+
+/// <summary>The progress line export, compact and salvage show on a terminal (never when stderr is redirected).</summary>
+public class CopyProgressLineTests
+{
+    [Test]
+    public void Copy_line_shows_the_percentage_the_keys_and_the_bytes()
+    {
+        Assert.That(CompactCommand.CopyLine("export", new Kv.KvCopyProgress(4096, 10_000, 2048)), Is.EqualTo("export:  40% 4,096/10,000 keys, 2.0 KiB written"));
+        Assert.That(CompactCommand.CopyLine("compact", new Kv.KvCopyProgress(10_000, 10_000, 5)), Is.EqualTo("compact: 100% 10,000/10,000 keys, 5 B written"));
+    }
+
+    [Test]
+    public void Redirected_stderr_gets_no_progress()
+    {
+        using var dir = new TempDir("cli-progress");
+        string store = Stores.Kv(dir, [.. Enumerable.Range(0, 5000).Select(i => ($"k{i}", "v"))]);
+        foreach (var args in new[] { new[] { "export", store, dir["out.jsonl"] }, ["compact", store, dir["copy"]], ["salvage", store, dir["salvaged"]], ["salvage", "--kv", store, dir["salvaged-kv"]] })
+        {
+            var r = Cli.RunProcess(args);
+            Assert.That(r.Code, Is.Zero, r.ToString());
+            Assert.That(r.Err, Is.Empty, r.ToString());
+        }
+    }
+}
