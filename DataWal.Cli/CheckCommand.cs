@@ -53,7 +53,7 @@ internal static class CheckCommand
                     catch (DataWalException e)
                     {
                         progress.Dispose();
-                        context.ErrorLine($"datawal: check: get failed: {e.Message}");
+                        context.Fail($"datawal: check: get failed: {e.Message}", $"get failed: {e.Message}", ExitCodes.Corrupt);
                         if (e is CorruptRecordException corrupt)
                         {
                             Salvage.Hint(context, Salvage.ReadHint(store, corrupt));
@@ -65,8 +65,8 @@ internal static class CheckCommand
                     if (value is null)
                     {
                         progress.Dispose();
-                        context.ErrorLine($"datawal: check: key reported by keys() is missing on get: b64:{Convert.ToBase64String(keys[i])}");
-                        return ExitCodes.Corrupt;
+                        string missing = $"key reported by keys() is missing on get: b64:{Convert.ToBase64String(keys[i])}";
+                        return context.Fail($"datawal: check: {missing}", missing, ExitCodes.Corrupt);
                     }
 
                     int done = i + 1;

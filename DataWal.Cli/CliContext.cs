@@ -44,7 +44,28 @@ internal sealed class CliContext
     public void Field(string label, object value, int width) =>
         Line(label.PadRight(width) + Convert.ToString(value, CultureInfo.InvariantCulture));
 
+    /// <summary>The subcommand this context runs (<c>scan</c>, <c>export</c>, ...), named in JSON error and note lines.</summary>
+    public string? Command { get; init; }
+
+    /// <summary>A line on stderr for people only: callers leave it out under <c>--json</c> or use <see cref="Fail(string, int)"/>/<see cref="Note"/>.</summary>
     public void ErrorLine(string text) => Err.Write(text + "\n");
+
+    /// <summary>
+    /// Reports the error that ends the command and returns <paramref name="exitCode"/>: <paramref name="humanLine"/>
+    /// on stderr, or under <c>--json</c> one <c>kind:"error"</c> line there (so a consumer parsing stderr never meets prose).
+    /// </summary>
+    public int Fail(string humanLine, string message, int exitCode)
+    {
+        Err.Write((Json ? JsonLines.Error(Command, message, exitCode) : humanLine) + "\n");
+        return exitCode;
+    }
+
+    /// <summary>The generic error line, <c>datawal: error: MESSAGE</c> (JSON: <c>kind:"error"</c>).</summary>
+    public int Fail(string message, int exitCode) => Fail($"datawal: error: {message}", message, exitCode);
+
+    /// <summary>A note that does not end the command: <paramref name="humanLine"/>, or under <c>--json</c> a <c>kind:"note"</c> line, on stderr.</summary>
+    public void Note(string humanLine, string message) =>
+        Err.Write((Json ? JsonLines.Note(Command, message) : humanLine) + "\n");
 
     public ProgressLine Progress() => new(ProgressEnabled ? Err : null);
 
@@ -137,4 +158,13 @@ internal sealed class CliException : Exception
 
     /// <summary>A <c>datawal: hint: …</c> line printed after the error (not under <c>--json</c>), or null.</summary>
     public string? Hint { get; }
+}
+
+/// <summary>
+/// An <see cref="IProgress{T}"/> that runs its callback on the reporting thread at once: <see cref="Progress{T}"/>
+/// would post each report to the thread pool, where it could arrive out of order or after the line was erased.
+/// </summary>
+internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
 }

@@ -59,8 +59,7 @@ internal static class CompactCommand
     {
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
         {
-            context.ErrorLine($"datawal: compact: target directory is not empty: {target}");
-            return ExitCodes.Error;
+            return context.Fail($"datawal: compact: target directory is not empty: {target}", $"target directory is not empty: {target}", ExitCodes.Error);
         }
 
         if (File.Exists(target))
@@ -83,17 +82,19 @@ internal static class CompactCommand
         using (var progress = context.Progress())
         {
             progress.Update(() => $"compact: writing {kv.Count:N0} live keys to {target} ...", force: true);
+            var reporter = progress.Enabled ? new SyncProgress<KvCopyProgress>(p => progress.Update(() => CopyLine("compact", p))) : null;
             try
             {
-                stats = kv.CompactTo(target);
+                // On the thread pool, and waited for here, like the in-place compaction below.
+                stats = kv.CompactToAsync(target, reporter).GetAwaiter().GetResult();
             }
             catch (CorruptRecordException e)
             {
-                throw new CliException($"compact to {target}: {e.Message}", ExitCodes.Corrupt, e, Salvage.CompactHint(store, target, e));
+                throw new CliException(ErrorText.Join("compact to", target, e.Message), ExitCodes.Corrupt, e, Salvage.CompactHint(store, target, e));
             }
             catch (Exception e) when (e is not CliException)
             {
-                throw new CliException($"compact to {target}: {e.Message}", ExitCodes.Error, e);
+                throw new CliException(ErrorText.Join("compact to", target, e.Message), ExitCodes.Error, e);
             }
         }
 
@@ -115,6 +116,11 @@ internal static class CompactCommand
         Maintenance.NoteDamagedTail(context, "compact", store, kv.RecoveryReport);
         return ExitCodes.Ok;
     }
+
+    /// <summary>The progress line of a copy of the live set: <c>export:  42% 4,096/9,750 keys, 1.2 MiB written</c>.</summary>
+    internal static string CopyLine(string command, KvCopyProgress p) => string.Create(
+        CultureInfo.InvariantCulture,
+        $"{command}: {VerifyCommand.Percent(p.KeysCopied, p.KeysTotal)} {p.KeysCopied:N0}/{p.KeysTotal:N0} keys, {BytesText.Format(p.BytesWritten)} written");
 
     /// <summary>Labels of the in-place summary are padded to this width.</summary>
     public const int InPlaceLabelWidth = 20;
@@ -165,8 +171,8 @@ internal static class CompactCommand
                 catch (OperationCanceledException) when (context.Cancellation.IsCancellationRequested)
                 {
                     progress.Dispose();
-                    context.ErrorLine($"datawal: compact: cancelled before the compacted segment was installed: nothing in {store} was replaced or deleted");
-                    return ExitCodes.Error;
+                    string cancelled = $"cancelled before the compacted segment was installed: nothing in {store} was replaced or deleted";
+                    return context.Fail($"datawal: compact: {cancelled}", cancelled, ExitCodes.Error);
                 }
                 catch (CorruptRecordException e)
                 {
@@ -205,11 +211,5 @@ internal static class CompactCommand
 
             return ExitCodes.Ok;
         }
-    }
-
-    /// <summary>An <see cref="IProgress{T}"/> that calls back on the reporting thread (<see cref="Progress{T}"/> posts, so its calls could outlive the progress line).</summary>
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
     }
 }

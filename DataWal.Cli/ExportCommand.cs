@@ -35,8 +35,7 @@ internal static class ExportCommand
     {
         if (!overwrite && Path.Exists(outfile))
         {
-            context.ErrorLine($"datawal: export: refuses to overwrite existing file: {outfile}");
-            return ExitCodes.Error;
+            return context.Fail($"datawal: export: refuses to overwrite existing file: {outfile}", $"refuses to overwrite existing file: {outfile}", ExitCodes.Error);
         }
 
         Kv.KvStore opened;
@@ -59,21 +58,21 @@ internal static class ExportCommand
             {
                 // Without --overwrite the library renames without replacing: an OUTFILE created by someone else in
                 // the meantime is never overwritten.
-                kv.ExportJsonl(target, overwrite);
+                var reporter = progress.Enabled ? new SyncProgress<Kv.KvCopyProgress>(p => progress.Update(() => CompactCommand.CopyLine("export", p))) : null;
+                kv.ExportJsonlAsync(target, overwrite, reporter).GetAwaiter().GetResult();
             }
             catch (DataWalException e) when (e.InnerException is AlreadyExistsException)
             {
                 progress.Dispose();
-                context.ErrorLine($"datawal: export: refuses to overwrite existing file: {outfile}");
-                return ExitCodes.Error;
+                return context.Fail($"datawal: export: refuses to overwrite existing file: {outfile}", $"refuses to overwrite existing file: {outfile}", ExitCodes.Error);
             }
             catch (CorruptRecordException e)
             {
-                throw new CliException($"export jsonl to {outfile}: {e.Message}", ExitCodes.Corrupt, e, Salvage.ReadHint(store, e));
+                throw new CliException(ErrorText.Join("export jsonl to", outfile, e.Message), ExitCodes.Corrupt, e, Salvage.ReadHint(store, e));
             }
             catch (Exception e) when (e is not CliException)
             {
-                throw new CliException($"export jsonl to {outfile}: {e.Message}", ExitCodes.Error, e);
+                throw new CliException(ErrorText.Join("export jsonl to", outfile, e.Message), ExitCodes.Error, e);
             }
         }
 

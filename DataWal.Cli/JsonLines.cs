@@ -275,6 +275,24 @@ internal static class JsonLines
         }
     });
 
+    /// <summary>
+    /// Under <c>--json</c>, the line on stderr that replaces <c>datawal: error: ...</c>: the command (null for a usage
+    /// error before one was chosen), the message people would read, and the process exit code.
+    /// </summary>
+    public static string Error(string? command, string message, int exitCode) => Write("error", w =>
+    {
+        w.WriteString("command", command);
+        w.WriteString("message", message);
+        w.WriteNumber("exit_code", exitCode);
+    });
+
+    /// <summary>Under <c>--json</c>, the line on stderr that replaces a <c>datawal: ...: note: ...</c> line.</summary>
+    public static string Note(string? command, string message) => Write("note", w =>
+    {
+        w.WriteString("command", command);
+        w.WriteString("message", message);
+    });
+
     /// <summary>The upstream names of the record types (Rust's <c>Debug</c> of the enum).</summary>
     public static string TypeName(RecordType type) => type switch
     {

@@ -30,9 +30,10 @@ internal static class Maintenance
         if (report.TailTruncated > 0)
         {
             context.Out.Flush();
-            context.ErrorLine(string.Create(
+            string note = string.Create(
                 CultureInfo.InvariantCulture,
-                $"datawal: {command}: note: the last segment of {path} ends in a damaged tail of {report.TailBytesDiscarded} bytes (a write that never completed), left out; nothing acknowledged is lost, and the next writer open cuts it"));
+                $"the last segment of {path} ends in a damaged tail of {report.TailBytesDiscarded} bytes (a write that never completed), left out; nothing acknowledged is lost, and the next writer open cuts it");
+            context.Note($"datawal: {command}: note: {note}", note);
         }
     }
 
@@ -40,9 +41,10 @@ internal static class Maintenance
     {
         if (report.TailTruncated > 0)
         {
-            context.ErrorLine(string.Create(
+            string note = string.Create(
                 CultureInfo.InvariantCulture,
-                $"datawal: note: opening {path} as its writer cut a damaged tail of {report.TailBytesDiscarded} bytes from the last segment (a write that never completed)"));
+                $"opening {path} as its writer cut a damaged tail of {report.TailBytesDiscarded} bytes from the last segment (a write that never completed)");
+            context.Note($"datawal: note: {note}", note);
         }
     }
 }

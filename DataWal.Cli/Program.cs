@@ -143,13 +143,18 @@ internal sealed class App
         var parse = root.Parse(args);
         if (parse.Action is ParseErrorAction)
         {
+            string? chosen = parse.CommandResult.Command is RootCommand ? null : parse.CommandResult.Command.Name;
+            bool json = args.Contains("--json", StringComparer.Ordinal);
             foreach (var error in UsageErrors(root, parse))
             {
-                _err.Write($"datawal: error: {error.Message}\n");
+                _err.Write((json ? JsonLines.Error(chosen, error.Message, ExitCodes.Error) : $"datawal: error: {error.Message}") + "\n");
             }
 
-            string command = parse.CommandResult.Command is RootCommand ? "" : parse.CommandResult.Command.Name + " ";
-            _err.Write($"Run 'datawal {command}--help' for usage.\n");
+            if (!json)
+            {
+                _err.Write($"Run 'datawal {(chosen is null ? "" : chosen + " ")}--help' for usage.\n");
+            }
+
             return ExitCodes.Error;
         }
 
@@ -168,7 +173,8 @@ internal sealed class App
 #pragma warning restore CA1031
         {
             // Only reached by exceptions outside a command body (those are handled in Bind).
-            _err.Write($"datawal: error: {e.Message}\n");
+            bool json = args.Contains("--json", StringComparer.Ordinal);
+            _err.Write((json ? JsonLines.Error(null, e.Message, ExitCodes.Error) : $"datawal: error: {e.Message}") + "\n");
             return ExitCodes.Error;
         }
     }
@@ -196,14 +202,14 @@ internal sealed class App
         _examples[command] = examples;
         command.SetAction(parse =>
         {
-            var context = new CliContext(_out, _err, parse.GetValue(Json), _terminal, _cancellation);
+            var context = new CliContext(_out, _err, parse.GetValue(Json), _terminal, _cancellation) { Command = command.Name };
             try
             {
                 return body(parse, context);
             }
             catch (CliException e)
             {
-                context.ErrorLine($"datawal: error: {e.Message}");
+                context.Fail(e.Message, e.ExitCode);
                 if (e.Hint is { } hint)
                 {
                     Salvage.Hint(context, hint);
@@ -214,7 +220,7 @@ internal sealed class App
             catch (CorruptRecordException e)
             {
                 // Commands wrap corruption with their own hint; this is the fallback for any that does not.
-                context.ErrorLine($"datawal: error: {e.Message}");
+                context.Fail(e.Message, ExitCodes.Corrupt);
                 Salvage.Hint(context, Salvage.ReadHint("STORE", e));
                 return ExitCodes.Corrupt;
             }
@@ -222,8 +228,7 @@ internal sealed class App
             catch (Exception e)
 #pragma warning restore CA1031
             {
-                context.ErrorLine($"datawal: error: {e.Message}");
-                return ExitCodes.Error;
+                return context.Fail(e.Message, ExitCodes.Error);
             }
             finally
             {

@@ -15,8 +15,8 @@ namespace DataWal.Cli;
 /// and exits 2 (recoverable state: what was read is intact, but what the ranges held is unknown). A <c>get</c> hit is
 /// no exception: its value may be older than the key's lost latest write.</para>
 /// <para>Without <c>--salvage</c> nothing changes, except that a corruption error (exit 3) is followed by one
-/// <c>datawal: hint:</c> line on stderr naming the damage and the way out. Under <c>--json</c> the error output stays as
-/// it was (no hint line), like the other notes that <c>--json</c> leaves out.</para>
+/// <c>datawal: hint:</c> line on stderr naming the damage and the way out. Under <c>--json</c> the error is one
+/// <c>kind:"error"</c> JSON line and the hint is left out: it is prose for people, and a consumer reads the exit code.</para>
 /// </remarks>
 internal static class Salvage
 {
@@ -95,7 +95,7 @@ internal static class Salvage
         $"datawal: hint: {Where(e)}; writers stay strict and do not open a damaged store. Copy what is intact into a new store with " +
         $"datawal salvage {store} OUT, check it, then replace the store with it by hand; the read-only commands take --salvage to read past the damage";
 
-    /// <summary>Prints <paramref name="hint"/> on stderr, except under <c>--json</c> (whose error output stays as it was).</summary>
+    /// <summary>Prints <paramref name="hint"/> on stderr, except under <c>--json</c> (whose stderr carries JSON lines only).</summary>
     public static void Hint(CliContext context, string hint)
     {
         if (!context.Json)

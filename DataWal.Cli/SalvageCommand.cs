@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using DataWal.Core;
 using DataWal.Kv;
 
@@ -88,18 +89,24 @@ internal static class SalvageCommand
             {
                 if (kv)
                 {
-                    var r = KvStore.SalvageTo(store, outDirectory);
+                    var reporter = progress.Enabled ? new SyncProgress<KvCopyProgress>(p => progress.Update(() => CompactCommand.CopyLine("salvage", p))) : null;
+                    var r = KvStore.SalvageToAsync(store, outDirectory, reporter).GetAwaiter().GetResult();
                     summary = new SalvageSummary(true, r.LiveKeys, 0, r.BytesWritten, SegmentFiles.List(outDirectory).Count, (ulong)r.LiveKeys, r.Report);
                 }
                 else
                 {
-                    var r = RecordLogReader.Open(store, ReadMode.Salvage).SalvageTo(outDirectory);
+                    var reporter = progress.Enabled
+                        ? new SyncProgress<LogSalvageProgress>(p => progress.Update(() => string.Create(
+                            CultureInfo.InvariantCulture,
+                            $"salvage: {VerifyCommand.Percent(p.BytesScanned, p.BytesTotal)} {BytesText.Format(p.BytesScanned)}/{BytesText.Format(p.BytesTotal)} read, {p.RecordsWritten:N0} records written")))
+                        : null;
+                    var r = RecordLogReader.Open(store, ReadMode.Salvage).SalvageToAsync(outDirectory, reporter).GetAwaiter().GetResult();
                     summary = new SalvageSummary(false, r.RecordsWritten, r.RecordsRenumbered, r.BytesWritten, r.SegmentsWritten, r.LastTxId, r.Report);
                 }
             }
             catch (Exception e) when (e is not (CliException or CorruptRecordException))
             {
-                throw new CliException($"salvage {store} to {outDirectory}: {e.Message}", ExitCodes.Error, e);
+                throw new CliException(ErrorText.Join($"salvage {store} to", outDirectory, e.Message), ExitCodes.Error, e);
             }
         }
 

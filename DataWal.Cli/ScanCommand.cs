@@ -159,10 +159,9 @@ internal static class ScanCommand
         {
             // Exit 2 always says why (stderr, so scripts reading stdout see only records).
             context.Out.Flush();
-            context.ErrorLine(
-                $"datawal: scan: damaged tail on the last segment {reader.Segments[^1]:D8}.dwal: {report.TailBytesDiscarded} bytes " +
-                "after the last valid record were not read (a write in progress, or a crash before an fsync; a writer open cuts them)");
-            code = ExitCodes.Recoverable;
+            string tail = $"damaged tail on the last segment {reader.Segments[^1]:D8}.dwal: {report.TailBytesDiscarded} bytes " +
+                "after the last valid record were not read (a write in progress, or a crash before an fsync; a writer open cuts them)";
+            code = context.Fail($"datawal: scan: {tail}", tail, ExitCodes.Recoverable);
         }
 
         return Salvage.Finish(context, "scan", report.SkippedRanges, code);
@@ -196,8 +195,7 @@ internal static class ScanCommand
         catch (DataWalException e)
         {
             context.Out.Flush();
-            context.ErrorLine($"datawal: error: {e.Message}");
-            return ExitCodes.Error;
+            return context.Fail(e.Message, ExitCodes.Error);
         }
     }
 
@@ -248,7 +246,7 @@ internal static class ScanCommand
     private static int MidStreamError(CliContext context, string store, CorruptRecordException e, bool follow = false)
     {
         context.Out.Flush();
-        context.ErrorLine($"datawal: scan: mid-stream error: {e.Message}");
+        context.Fail($"datawal: scan: mid-stream error: {e.Message}", $"mid-stream error: {e.Message}", ExitCodes.Corrupt);
         Salvage.Hint(context, Salvage.ReadHint(store, e, follow));
         return ExitCodes.Corrupt;
     }

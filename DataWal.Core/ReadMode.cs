@@ -55,3 +55,12 @@ public sealed record SkippedRange(uint Segment, long Offset, long Length, Corrup
 /// <param name="LastTxId">The highest txid written (0 for none): the new log's writer continues above it.</param>
 /// <param name="Report">What the salvage pass over the source found, with every skipped range.</param>
 public sealed record LogSalvageResult(long RecordsWritten, long RecordsRenumbered, long BytesWritten, int SegmentsWritten, ulong LastTxId, RecoveryReport Report);
+
+/// <summary>
+/// How far <see cref="RecordLogReader.SalvageToAsync"/> is, reported to an <see cref="IProgress{T}"/> every few thousand
+/// records and once at the end, when <see cref="BytesScanned"/> equals <see cref="BytesTotal"/>.
+/// </summary>
+/// <param name="BytesScanned">Bytes of the source's segments read so far (skipped ranges included).</param>
+/// <param name="BytesTotal">Bytes the source's segments held when the salvage started.</param>
+/// <param name="RecordsWritten">Intact records copied so far.</param>
+public readonly record struct LogSalvageProgress(long BytesScanned, long BytesTotal, long RecordsWritten);

@@ -130,6 +130,24 @@ public sealed class RecordLogReader
     public LogSalvageResult SalvageTo(string outDirectory) => LogSalvage.Run(Directory, Segments, outDirectory);
 
     /// <summary>
+    /// <see cref="SalvageTo"/> on the thread pool, with progress: <paramref name="progress"/> hears how many bytes of the
+    /// source were scanned every few thousand records, and once more when the new log is fsynced
+    /// (<see cref="LogSalvageProgress.BytesScanned"/> = <see cref="LogSalvageProgress.BytesTotal"/>). Reports are made on
+    /// the salvaging thread, in order.
+    /// </summary>
+    /// <param name="outDirectory">A missing or empty directory.</param>
+    /// <param name="progress">Receives how far the salvage is, or null.</param>
+    /// <param name="cancellationToken">Stops the salvage between records; the target then holds whole frames of a prefix,
+    /// not fsynced (delete it). The source is never modified.</param>
+    /// <returns>Counts, and the salvage pass's report with every skipped range.</returns>
+    /// <exception cref="DataWalException">The target exists and is not an empty directory, or a read or write failed.</exception>
+    public Task<LogSalvageResult> SalvageToAsync(string outDirectory, IProgress<LogSalvageProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var segments = Segments;
+        return Task.Run(() => LogSalvage.Run(Directory, segments, outDirectory, progress, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>
     /// Follows the log live: yields every record from <paramref name="position"/> on, then waits for new ones
     /// until cancelled. Crosses rotations into new segments; never yields a torn frame (a half-written tail is
     /// waited on while a writer may still complete it, and a restarted writer's tail cut is followed); survives

@@ -12,7 +12,10 @@ internal static class Compaction
 {
     private const int BatchBytes = 1024 * 1024;
 
-    public static CompactionStats Run(KvStore source, string outDirectory, CancellationToken cancellationToken)
+    /// <summary>Keys between two progress reports: often enough for a display, rare enough to cost nothing.</summary>
+    internal const int ProgressEvery = 4096;
+
+    public static CompactionStats Run(KvStore source, string outDirectory, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(outDirectory);
         long started = Stopwatch.GetTimestamp();
@@ -30,6 +33,7 @@ internal static class Compaction
         using var stable = source.EnterStableLocations();
         var live = source.Snapshot(sorted: true);
         long bytes = 0;
+        long copied = 0;
         using var output = RecordLog.Open(target);
         using var batch = new RecordBatch(BatchBytes + (BatchBytes / 4));
         source.ReadValues(
@@ -43,10 +47,17 @@ internal static class Compaction
                     output.AppendBatch(batch);
                     batch.Clear();
                 }
+
+                if (++copied % ProgressEvery == 0)
+                {
+                    // Counted as copied once batched: the final report comes only after everything is written and fsynced.
+                    progress?.Report(new KvCopyProgress(copied, live.Count, bytes));
+                }
             },
             cancellationToken);
         output.AppendBatch(batch);
         output.Fsync();
+        progress?.Report(new KvCopyProgress(live.Count, live.Count, bytes));
         var stats = new CompactionStats(live.Count, live.Count, bytes);
         KvTelemetry.Compacted(source.Directory, target, stats, Stopwatch.GetElapsedTime(started));
         return stats;

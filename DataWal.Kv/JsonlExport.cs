@@ -18,7 +18,7 @@ internal static class JsonlExport
 
     private static ReadOnlySpan<byte> LineEnd => "\"}\n"u8;
 
-    public static void Run(KvStore source, string outPath, bool overwrite, CancellationToken cancellationToken)
+    public static void Run(KvStore source, string outPath, bool overwrite, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(outPath);
         long started = Stopwatch.GetTimestamp();
@@ -39,7 +39,7 @@ internal static class JsonlExport
         try
         {
             AtomicFile.CreateDirectories(directory);
-            AtomicFile.WriteAtomic(temp ?? full, stream => bytes = WriteLines(source, live, stream, cancellationToken));
+            AtomicFile.WriteAtomic(temp ?? full, stream => bytes = WriteLines(source, live, stream, progress, cancellationToken));
             if (temp is not null)
             {
                 AtomicFile.RenameAtomic(temp, full, overwrite: false);
@@ -63,6 +63,7 @@ internal static class JsonlExport
             }
         }
 
+        progress?.Report(new KvCopyProgress(live.Count, live.Count, bytes));
         KvTelemetry.Exported(source.Directory, full, live.Count, bytes, Stopwatch.GetElapsedTime(started));
     }
 
@@ -81,9 +82,10 @@ internal static class JsonlExport
     }
 
     /// <returns>The number of bytes written.</returns>
-    private static long WriteLines(KvStore source, List<(byte[] Key, DataWal.Core.RecordRef Ref)> live, Stream stream, CancellationToken cancellationToken)
+    private static long WriteLines(KvStore source, List<(byte[] Key, DataWal.Core.RecordRef Ref)> live, Stream stream, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken)
     {
         long written = 0;
+        long lines = 0;
         byte[] line = ArrayPool<byte>.Shared.Rent(128 * 1024);
         try
         {
@@ -109,6 +111,11 @@ internal static class JsonlExport
                     Append(line, ref n, LineEnd);
                     stream.Write(line, 0, n);
                     written += n;
+                    if (++lines % Compaction.ProgressEvery == 0)
+                    {
+                        // The final report waits for the fsync and rename: a display at 100% means the file is in place.
+                        progress?.Report(new KvCopyProgress(lines, live.Count, written));
+                    }
                 },
                 cancellationToken);
             return written;

@@ -19,6 +19,17 @@ public sealed record KvCompactionResult(int SegmentsCompacted, int SegmentsDelet
 /// <param name="BytesWritten">Bytes written to the image so far.</param>
 public readonly record struct KvCompactionProgress(long KeysWritten, long KeysTotal, long BytesWritten);
 
+/// <summary>
+/// How far a copy of the live set is — <see cref="KvStore.CompactToAsync(string, IProgress{KvCopyProgress}?, CancellationToken)"/>,
+/// <see cref="KvStore.ExportJsonlAsync(string, bool, IProgress{KvCopyProgress}?, CancellationToken)"/> and
+/// <see cref="KvStore.SalvageToAsync"/> — reported to an <see cref="IProgress{T}"/> every few thousand keys and once at the
+/// end, when <see cref="KeysCopied"/> equals <see cref="KeysTotal"/>.
+/// </summary>
+/// <param name="KeysCopied">Live keys copied so far (records written, or JSON lines).</param>
+/// <param name="KeysTotal">Live keys the copy will hold.</param>
+/// <param name="BytesWritten">Bytes written so far (frame bytes, or JSON line bytes).</param>
+public readonly record struct KvCopyProgress(long KeysCopied, long KeysTotal, long BytesWritten);
+
 /// <summary>What <see cref="KvStore.SalvageTo"/> wrote.</summary>
 /// <param name="LiveKeys">Keys live in the salvage view: one Put each was written.</param>
 /// <param name="BytesWritten">Total frame bytes written.</param>

@@ -157,6 +157,29 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
         return new KvSalvageResult(stats.LiveKeys, stats.BytesWritten, source.RecoveryReport);
     }
 
+    /// <summary>
+    /// <see cref="SalvageTo"/> on the thread pool, with progress: after the salvage pass has read the source (no
+    /// report during that pass), <paramref name="progress"/> hears how many live keys were written every few thousand
+    /// keys, and once more when the new store is fsynced (<see cref="KvCopyProgress.KeysCopied"/> =
+    /// <see cref="KvCopyProgress.KeysTotal"/>).
+    /// </summary>
+    /// <param name="sourceDirectory">The damaged store, which must exist.</param>
+    /// <param name="outDirectory">A missing or empty directory.</param>
+    /// <param name="progress">Receives how far the copy is, or null.</param>
+    /// <param name="cancellationToken">Stops the copy between records (the target then holds a prefix: delete it).</param>
+    /// <returns>What was written, and the salvage pass's report with every skipped range.</returns>
+    /// <exception cref="DataWalException">The source is missing, the target is not empty, or a read or write failed.</exception>
+    public static Task<KvSalvageResult> SalvageToAsync(string sourceDirectory, string outDirectory, IProgress<KvCopyProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Task.Run(
+            () =>
+            {
+                using var source = OpenReadOnly(sourceDirectory, ReadMode.Salvage);
+                cancellationToken.ThrowIfCancellationRequested();
+                var stats = Compaction.Run(source, outDirectory, progress, cancellationToken);
+                return new KvSalvageResult(stats.LiveKeys, stats.BytesWritten, source.RecoveryReport);
+            },
+            cancellationToken);
+
     private static (KeyProjection Keys, RecoveryReport Report) ReplayReadOnly(RecordLogReader reader)
     {
         var keys = new KeyProjection(reader.Directory);
@@ -668,7 +691,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     public CompactionStats CompactTo(string outDirectory)
     {
         ThrowIfDisposed();
-        return Compaction.Run(this, outDirectory, CancellationToken.None);
+        return Compaction.Run(this, outDirectory, null, CancellationToken.None);
     }
 
     /// <summary>
@@ -731,7 +754,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     public void ExportJsonl(string outPath)
     {
         ThrowIfDisposed();
-        JsonlExport.Run(this, outPath, overwrite: false, CancellationToken.None);
+        JsonlExport.Run(this, outPath, overwrite: false, null, CancellationToken.None);
     }
 
     /// <summary>
@@ -746,7 +769,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     public void ExportJsonl(string outPath, bool overwrite)
     {
         ThrowIfDisposed();
-        JsonlExport.Run(this, outPath, overwrite, CancellationToken.None);
+        JsonlExport.Run(this, outPath, overwrite, null, CancellationToken.None);
     }
 
     /// <summary>
@@ -759,7 +782,28 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     public Task<CompactionStats> CompactToAsync(string outDirectory, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        return Task.Run(() => Compaction.Run(this, outDirectory, cancellationToken), cancellationToken);
+        return Task.Run(() => Compaction.Run(this, outDirectory, null, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="CompactToAsync(string, CancellationToken)"/> with progress: <paramref name="progress"/> hears how many
+    /// live keys were copied every few thousand keys, and once more when the copy is written and fsynced
+    /// (<see cref="KvCopyProgress.KeysCopied"/> = <see cref="KvCopyProgress.KeysTotal"/>).
+    /// </summary>
+    /// <remarks>
+    /// Reports are made on the copying thread, in order. A <see cref="Progress{T}"/> posts them to the context it was
+    /// created on, so they may arrive after the task completes; an <see cref="IProgress{T}"/> of your own gets them at once.
+    /// </remarks>
+    /// <param name="outDirectory">A missing or empty directory.</param>
+    /// <param name="progress">Receives how far the copy is, or null.</param>
+    /// <param name="cancellationToken">Stops the compaction between records (the target then holds a prefix: delete it).</param>
+    /// <returns>What was written.</returns>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
+        Justification = "The progress parameter is required here, so no call is ambiguous with CompactToAsync(string, CancellationToken).")]
+    public Task<CompactionStats> CompactToAsync(string outDirectory, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return Task.Run(() => Compaction.Run(this, outDirectory, progress, cancellationToken), cancellationToken);
     }
 
     /// <summary>
@@ -772,7 +816,7 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     public Task ExportJsonlAsync(string outPath, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        return Task.Run(() => JsonlExport.Run(this, outPath, overwrite: false, cancellationToken), cancellationToken);
+        return Task.Run(() => JsonlExport.Run(this, outPath, overwrite: false, null, cancellationToken), cancellationToken);
     }
 
     /// <summary>Asynchronous <see cref="ExportJsonl(string, bool)"/>; see <see cref="ExportJsonlAsync(string, CancellationToken)"/>.</summary>
@@ -785,7 +829,26 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     public Task ExportJsonlAsync(string outPath, bool overwrite, CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        return Task.Run(() => JsonlExport.Run(this, outPath, overwrite, cancellationToken), cancellationToken);
+        return Task.Run(() => JsonlExport.Run(this, outPath, overwrite, null, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="ExportJsonlAsync(string, bool, CancellationToken)"/> with progress: <paramref name="progress"/> hears how
+    /// many lines were written every few thousand keys, and once more when the file is durable and in place
+    /// (<see cref="KvCopyProgress.KeysCopied"/> = <see cref="KvCopyProgress.KeysTotal"/>). Reports are made on the
+    /// exporting thread, in order.
+    /// </summary>
+    /// <param name="outPath">The output file.</param>
+    /// <param name="overwrite">True to replace an existing file.</param>
+    /// <param name="progress">Receives how far the export is, or null.</param>
+    /// <param name="cancellationToken">Stops the export (any existing file stays untouched).</param>
+    /// <returns>Completes when the file is durable.</returns>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0026:Do not add multiple public overloads with optional parameters",
+        Justification = "The progress parameter is required here, so no call is ambiguous with the other overloads.")]
+    public Task ExportJsonlAsync(string outPath, bool overwrite, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return Task.Run(() => JsonlExport.Run(this, outPath, overwrite, progress, cancellationToken), cancellationToken);
     }
 
     /// <summary>

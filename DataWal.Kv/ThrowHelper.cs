@@ -28,7 +28,24 @@ internal static class ThrowHelper
     /// <param name="path">The export file (absolute).</param>
     /// <param name="inner">SafeAtomic's exception: it tells whether the old file is intact or the new one is in place but not confirmed durable.</param>
     public static DataWalException ExportJsonlFailed(string path, SafeAtomicException inner) =>
-        new($"datawal: export jsonl to {path}: {inner.Message}", inner);
+        new($"datawal: export jsonl to {path}: {Outcome(inner)}", inner);
+
+    /// <summary>
+    /// What SafeAtomic's exception means for the export file, then the system call that failed. SafeAtomic's own text
+    /// names the temp file the export wrote (and that one's own temp file), so quoting it would nest a second and a
+    /// third "could not write PATH" under the user's path; the outcome and the failing call say the same once.
+    /// </summary>
+    private static string Outcome(SafeAtomicException inner)
+    {
+        var call = inner as SystemCallException ?? inner.InnerException as SystemCallException;
+        return (inner, call) switch
+        {
+            (NotWrittenException, not null) => $"not written, an existing file was left unchanged: {call.Message}",
+            (DurabilityUnconfirmedException, not null) => $"in place, but its directory could not be fsynced, so durability is not confirmed: {call.Message}",
+            (SystemCallException, not null) => call.Message,
+            _ => inner.Message.StartsWith("safeatomic: ", StringComparison.Ordinal) ? inner.Message["safeatomic: ".Length..] : inner.Message,
+        };
+    }
 
     /// <param name="path">The export file (absolute).</param>
     /// <param name="inner">The failed no-replace rename when the file appeared during the export; null when it existed before

@@ -23,7 +23,13 @@ internal static class LogSalvage
 {
     private const int BufferSize = 1024 * 1024;
 
-    public static LogSalvageResult Run(string sourceDirectory, IReadOnlyList<uint> segments, string outDirectory)
+    /// <summary>Records between two progress reports (and cancellation checks).</summary>
+    private const int ProgressEvery = 4096;
+
+    public static LogSalvageResult Run(string sourceDirectory, IReadOnlyList<uint> segments, string outDirectory) =>
+        Run(sourceDirectory, segments, outDirectory, null, CancellationToken.None);
+
+    public static LogSalvageResult Run(string sourceDirectory, IReadOnlyList<uint> segments, string outDirectory, IProgress<LogSalvageProgress>? progress, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(outDirectory);
         string target = Path.GetFullPath(outDirectory);
@@ -47,6 +53,16 @@ internal static class LogSalvage
         }
 
         using var targetLock = DirectoryLock.Acquire(target);
+        // Bytes before each segment, from the sizes at the start: the scanner's (segment, offset) becomes a position in
+        // the whole source. A segment that grows meanwhile can take the figure past the total; it is capped there.
+        var before = new Dictionary<uint, long>(segments.Count);
+        long total = 0;
+        foreach (uint id in segments)
+        {
+            before[id] = total;
+            total += SegmentLength(SegmentFiles.PathFor(sourceDirectory, id));
+        }
+
         using var scanner = new SalvageScanner(sourceDirectory, segments);
         using var output = new Output(target);
         long records = 0;
@@ -72,11 +88,28 @@ internal static class LogSalvage
             }
 
             last = txId;
-            records++;
+            if (++records % ProgressEvery == 0)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                progress?.Report(new LogSalvageProgress(Math.Min(total, before[scanner.Segment] + scanner.Offset), total, records));
+            }
         }
 
         output.Finish();
+        progress?.Report(new LogSalvageProgress(total, total, records));
         return new LogSalvageResult(records, renumbered, output.BytesWritten, output.Segments, last, scanner.Report);
+    }
+
+    private static long SegmentLength(string path)
+    {
+        try
+        {
+            return new FileInfo(path).Length;
+        }
+        catch (IOException)
+        {
+            return 0;   // removed meanwhile: the scanner says what that means; the progress only loses its share
+        }
     }
 
     /// <summary>The new log's segments, written through SafeAtomic: buffered, each fsynced when sealed, the directory fsynced after each create.</summary>

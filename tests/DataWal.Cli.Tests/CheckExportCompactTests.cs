@@ -254,21 +254,24 @@ public class CheckExportCompactTests
         string note = $"note: the last segment of {store} ends in a damaged tail of 27 bytes (a write that never completed), left out; " +
                       "nothing acknowledged is lost, and the next writer open cuts it\n";
         string[] prefix = json ? ["--json"] : [];
+        string Note(string command) => json
+            ? $"{{\"schema\":\"datawal.cli.v1\",\"kind\":\"note\",\"command\":\"{command}\",\"message\":\"{note[6..^1]}\"}}\n"
+            : $"datawal: {command}: {note}";
         var before = DirectorySnapshot.Capture(store);
 
         var export = Cli.Run([.. prefix, "export", store, _dir["out.jsonl"]]);
         Assert.That(export.Code, Is.Zero, export.ToString());
-        Assert.That(export.Err, Is.EqualTo("datawal: export: " + note));
+        Assert.That(export.Err, Is.EqualTo(Note("export")));
         Assert.That(File.ReadAllText(_dir["out.jsonl"]), Is.EqualTo("{\"key_b64\":\"YQ==\",\"value_b64\":\"MQ==\"}\n"), "the intact keys, complete");
 
         var compact = Cli.Run([.. prefix, "compact", store, _dir["compacted"]]);
         Assert.That(compact.Code, Is.Zero, compact.ToString());
-        Assert.That(compact.Err, Is.EqualTo("datawal: compact: " + note));
+        Assert.That(compact.Err, Is.EqualTo(Note("compact")));
         Assert.That(Cli.Run("check", _dir["compacted"]).Code, Is.Zero, "the compacted copy has no tail");
 
         var dump = Cli.Run([.. prefix, "dump", store]);
         Assert.That(dump.Code, Is.Zero, dump.ToString());
-        Assert.That(dump.Err, Is.EqualTo("datawal: dump: " + note));
+        Assert.That(dump.Err, Is.EqualTo(Note("dump")));
         Assert.That(dump.Lines, Has.Length.EqualTo(1), "stdout keeps its shape: one frame");
 
         // The commands that report on the store keep exiting 2 (stdout carries tail_truncated there).

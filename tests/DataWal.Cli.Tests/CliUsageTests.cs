@@ -5,14 +5,22 @@ namespace DataWal.Cli.Tests;
 /// <summary>Usage errors and help say one consistent thing: an unknown command is one error; optional arguments look optional everywhere.</summary>
 public class CliUsageTests
 {
-    [TestCase("frobnicate")]
-    [TestCase("--json", "frobnicate")]
-    public void Unknown_command_is_one_error(params string[] args)
+    [Test]
+    public void Unknown_command_is_one_error()
     {
-        var r = Cli.Run(args);
+        var r = Cli.Run("frobnicate");
         Assert.That(r.Code, Is.EqualTo(1), r.ToString());
         Assert.That(r.Out, Is.Empty);
         Assert.That(r.Err, Is.EqualTo("datawal: error: Unrecognized command or argument 'frobnicate'.\nRun 'datawal --help' for usage.\n"));
+    }
+
+    [Test]
+    public void Unknown_command_under_json_is_one_json_error_line()
+    {
+        var r = Cli.Run("--json", "frobnicate");
+        Assert.That(r.Code, Is.EqualTo(1), r.ToString());
+        Assert.That(r.Out, Is.Empty);
+        Assert.That(r.Err, Is.EqualTo("{\"schema\":\"datawal.cli.v1\",\"kind\":\"error\",\"command\":null,\"message\":\"Unrecognized command or argument 'frobnicate'.\",\"exit_code\":1}\n"));
     }
 
     [Test]
@@ -50,7 +58,7 @@ public class CliUsageTests
         var r = Cli.Run([.. args, target]);
         Assert.That(r.Code, Is.EqualTo(1), r.ToString());
         Assert.That(r.Out, Is.Empty);
-        Assert.That(r.Err, Is.EqualTo("datawal: error: demo has no JSON form (it is a walkthrough to read); run it without --json\n"));
+        Assert.That(r.Err, Is.EqualTo("{\"schema\":\"datawal.cli.v1\",\"kind\":\"error\",\"command\":\"demo\",\"message\":\"demo has no JSON form (it is a walkthrough to read); run it without --json\",\"exit_code\":1}\n"));
         Assert.That(Directory.Exists(target), Is.False);
     }
 

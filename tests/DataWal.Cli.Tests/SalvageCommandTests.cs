@@ -120,10 +120,15 @@ public class SalvageCommandTests
         Assert.That(err[0], Does.Contain($"offset {d.Frame.Offset} of non-tail segment 2"), "the error itself is unchanged");
         Assert.That(err[1], Does.StartWith(Hint(d)).And.Contain("--salvage").And.EndWith($"datawal salvage {d.Store} OUT"));
 
-        // --json keeps its error output as it was: the error line, no hint.
+        // --json: the same error as one JSON line, no hint.
         var json = Cli.Run(["--json", .. args]);
         Assert.That(json.Code, Is.EqualTo(3), json.ToString());
-        Assert.That(json.Err, Is.EqualTo(err[0] + "\n"));
+        var line = System.Text.Json.JsonDocument.Parse(json.Err).RootElement;
+        Assert.That(line.GetProperty("kind").GetString(), Is.EqualTo("error"));
+        Assert.That(line.GetProperty("command").GetString(), Is.EqualTo(command));
+        Assert.That(line.GetProperty("exit_code").GetInt32(), Is.EqualTo(3));
+        Assert.That(err[0], Does.EndWith(line.GetProperty("message").GetString()!), "the message people read, without its prefix");
+        Assert.That(json.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries), Has.Length.EqualTo(1));
         Assert.That(DirectorySnapshot.Capture(d.Store), Is.EqualTo(before));
     }
 

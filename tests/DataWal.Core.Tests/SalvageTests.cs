@@ -488,6 +488,63 @@ public partial class SalvageTests
         Assert.That(report.SkippedRanges, Has.Count.EqualTo(2));
     }
 
+    // ---- SalvageToAsync: progress and cancellation
+
+    [Test]
+    public async Task SalvageToAsync_reports_bytes_scanned_up_to_the_source_size()
+    {
+        using var dir = new TempDir("salvage-progress");
+        using (var log = RecordLog.Open(dir["log"]))
+        {
+            for (int i = 0; i < 10_000; i++)
+            {
+                log.Append(B($"record {i}"));
+                if (i == 5_000)
+                {
+                    log.Rotate();
+                }
+            }
+        }
+
+        long size = Directory.GetFiles(dir["log"], "*.dwal").Sum(f => new FileInfo(f).Length);
+        var reports = new List<LogSalvageProgress>();
+        var result = await RecordLogReader.Open(dir["log"]).SalvageToAsync(dir["out"], new Reports<LogSalvageProgress>(reports.Add));
+        Assert.That(result.RecordsWritten, Is.EqualTo(10_000));
+        Assert.That(reports, Has.Count.GreaterThanOrEqualTo(3));
+        Assert.That(reports.Select(r => r.BytesTotal).Distinct(), Is.EqualTo(new[] { size }));
+        Assert.That(reports.Select(r => r.BytesScanned), Is.Ordered.Ascending);
+        Assert.That(reports.Select(r => r.RecordsWritten), Is.Ordered.Ascending);
+        Assert.That(reports[^1], Is.EqualTo(new LogSalvageProgress(size, size, 10_000)));
+        Assert.That(reports[0].BytesScanned, Is.GreaterThan(0).And.LessThan(size));
+    }
+
+    [Test]
+    public void SalvageToAsync_stops_when_cancelled()
+    {
+        using var dir = new TempDir("salvage-cancel");
+        using (var log = RecordLog.Open(dir["log"]))
+        {
+            for (int i = 0; i < 10_000; i++)
+            {
+                log.Append(B($"record {i}"));
+            }
+        }
+
+        using var cts = new CancellationTokenSource();
+        var reports = new List<LogSalvageProgress>();
+        var reader = RecordLogReader.Open(dir["log"]);
+        Assert.That(
+            async () => await reader.SalvageToAsync(dir["out"], new Reports<LogSalvageProgress>(p => { reports.Add(p); cts.Cancel(); }), cts.Token),
+            Throws.InstanceOf<OperationCanceledException>());
+        Assert.That(reports, Has.Count.EqualTo(1));
+        Assert.That(reports[0].RecordsWritten, Is.LessThan(10_000));
+    }
+
+    private sealed class Reports<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+
     // ---- SalvageTo
 
     [Test]

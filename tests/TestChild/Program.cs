@@ -34,7 +34,7 @@ public static class Program
 
         Console.Out.Flush();
         // Each library's scenarios live in their own file; the first that knows the name runs it.
-        int? code = SafeAtomicScenarios.Run(args) ?? CoreScenarios.Run(args) ?? KvScenarios.Run(args) ?? ReliabilityScenarios.Run(args) ?? FollowScenarios.Run(args);
+        int? code = SafeAtomicScenarios.Run(args) ?? CoreScenarios.Run(args) ?? KvScenarios.Run(args) ?? ReliabilityScenarios.Run(args) ?? FollowScenarios.Run(args) ?? ReadmeScenarios.Run(args);
         return code ?? Unknown(args[0]);
     }
 
