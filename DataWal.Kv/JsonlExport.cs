@@ -82,7 +82,7 @@ internal static class JsonlExport
     }
 
     /// <returns>The number of bytes written.</returns>
-    private static long WriteLines(KvStore source, List<(byte[] Key, DataWal.Core.RecordRef Ref)> live, Stream stream, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken)
+    private static long WriteLines(KvStore source, KeySnapshot live, Stream stream, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken)
     {
         long written = 0;
         long lines = 0;

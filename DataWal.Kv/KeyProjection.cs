@@ -182,18 +182,29 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
     }
 
     /// <summary>A consistent copy of the live (key, location) pairs, optionally sorted bytewise by key.</summary>
-    public List<(byte[] Key, RecordRef Ref)> Snapshot(bool sorted)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // once per live key: full speed from the first
+    public KeySnapshot Snapshot(bool sorted)
     {
         _lock.EnterReadLock();
         try
         {
-            var list = new List<(byte[], RecordRef)>(_keys.Count);
-            foreach (int i in sorted ? _keys.SortedOrder() : Enumerable.Range(0, _keys.Count))
+            var snapshot = new KeySnapshot(_keys.Count);
+            if (sorted)
             {
-                list.Add((_keys.KeyAt(i).ToArray(), _keys.RefAt(i)));
+                foreach (int i in _keys.SortedOrder())
+                {
+                    snapshot.Add(_keys.KeyAt(i), _keys.RefAt(i));
+                }
+            }
+            else
+            {
+                for (int i = 0; i < _keys.Count; i++)
+                {
+                    snapshot.Add(_keys.KeyAt(i), _keys.RefAt(i));
+                }
             }
 
-            return list;
+            return snapshot;
         }
         finally
         {

@@ -106,6 +106,30 @@ internal sealed class ReadHandlePool : IDisposable
         }
     }
 
+    /// <summary>
+    /// Starts loading a sealed segment's bytes at <paramref name="offset"/> into the cache when that segment is mapped
+    /// already (otherwise nothing: this never opens or maps). For bulk readers, a few locations ahead of their reads.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Prefetch(uint segment, long offset, int length, uint activeSegment)
+    {
+        if (!_map || segment >= activeSegment)
+        {
+            return;
+        }
+
+        var slots = _slots;
+        for (int i = 0; i < slots.Length; i++)
+        {
+            var cached = Volatile.Read(ref slots[i]);
+            if (cached is not null && cached.Segment == segment && cached.IsMapped)
+            {
+                cached.Prefetch(offset, length);
+                return;
+            }
+        }
+    }
+
     /// <summary>The slow path: opens (or maps) the segment, caches it when it may, and returns it with a reference taken.</summary>
     private MappedSegment Rent(uint segment, bool wantMapped)
     {

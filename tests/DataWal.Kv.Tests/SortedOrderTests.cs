@@ -58,6 +58,27 @@ public class SortedOrderTests
         }
     }
 
+    [Test]
+    public void A_snapshot_gives_back_every_key_and_location_across_chunk_boundaries()
+    {
+        // Keys of 0 B to 64 KiB (the largest a frame takes), enough of them to fill several 1 MiB chunks.
+        var rng = new Random(11);
+        var keys = Enumerable.Range(0, 200).Select(i => new byte[i % 5 == 0 ? 0 : rng.Next(i % 3 == 0 ? 65_536 : 40)]).ToList();
+        keys.ForEach(rng.NextBytes);
+        var snapshot = new KeySnapshot(keys.Count);
+        for (int i = 0; i < keys.Count; i++)
+        {
+            snapshot.Add(keys[i], new RecordRef((uint)i, (ulong)i * 7, (uint)i + 20));
+        }
+
+        Assert.That(snapshot.Count, Is.EqualTo(keys.Count));
+        for (int i = 0; i < keys.Count; i++)
+        {
+            Assert.That(snapshot.KeyAt(i).ToArray(), Is.EqualTo(keys[i]), $"key {i}");
+            Assert.That(snapshot.RefAt(i), Is.EqualTo(new RecordRef((uint)i, (ulong)i * 7, (uint)i + 20)), $"location {i}");
+        }
+    }
+
     private sealed class BytesComparer : IEqualityComparer<byte[]>
     {
         public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
