@@ -114,9 +114,12 @@ internal sealed class KeyDirectory
 
     public bool ContainsKey(ReadOnlySpan<byte> key) => Find(key, Hash(key), out _) >= 0;
 
-    public void Set(ReadOnlySpan<byte> key, RecordRef value)
+    public void Set(ReadOnlySpan<byte> key, RecordRef value) => SetByHash(key, Hash(key), value);
+
+    /// <summary>As <see cref="Set"/>, with the key's <see cref="Hash"/> already computed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // a million times in an open: full speed from the first
+    public void SetByHash(ReadOnlySpan<byte> key, uint hash, RecordRef value)
     {
-        uint hash = Hash(key);
         int index = Find(key, hash, out int slot);
         if (index >= 0)
         {
@@ -178,9 +181,12 @@ internal sealed class KeyDirectory
         return true;
     }
 
-    public bool Remove(ReadOnlySpan<byte> key)
+    public bool Remove(ReadOnlySpan<byte> key) => RemoveByHash(key, Hash(key));
+
+    /// <summary>As <see cref="Remove"/>, with the key's <see cref="Hash"/> already computed.</summary>
+    public bool RemoveByHash(ReadOnlySpan<byte> key, uint hash)
     {
-        int index = Find(key, Hash(key), out int slot);
+        int index = Find(key, hash, out int slot);
         if (index < 0)
         {
             return false;
@@ -356,6 +362,20 @@ internal sealed class KeyDirectory
 
     /// <summary>The hash the directory files <paramref name="key"/> under.</summary>
     public static uint Hash(ReadOnlySpan<byte> key) => (uint)XxHash3.HashToUInt64(key);
+
+    /// <summary>
+    /// Asks the CPU to start loading the index slot where <paramref name="hash"/>'s probe begins (nothing off x86). An
+    /// open hashes a few frames ahead and prefetches their slots, so the misses of a big index overlap instead of
+    /// being paid one after another. A hint only: a resize meanwhile merely wastes it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void PrefetchSlot(uint hash)
+    {
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        {
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref _slots[(int)hash & _mask]));
+        }
+    }
 
     private int SlotValue(uint hash, int index) => (int)((hash & ~(uint)_mask) | (uint)(index + 1));
 

@@ -20,6 +20,14 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
     private readonly ReaderWriterLockSlim _lock = new();
     private readonly string _directory;
 
+    // Recovered frames queued by Visit (open only): slots prefetched, not applied yet. Keys of up to RecoveredKeyMax
+    // bytes are copied into fixed places of one buffer; a longer key first applies the queue, then itself.
+    private const int RecoveredBatch = 16;
+    private const int RecoveredKeyMax = 256;
+    private Recovered[] _recovered = [];
+    private byte[] _recoveredKeys = [];
+    private int _recoveredCount;
+
     private uint _lastSegment;   // the segment of the last append seen, to notice rotations (under the log's gate)
     private uint _activeSegment;   // segments below it are sealed: never written again
 
@@ -74,8 +82,65 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
         }
     }
 
-    /// <summary>During an open only (one thread, nothing else sees the projection yet): applies one recovered frame.</summary>
-    public void Visit(LogFrame frame) => Apply(frame);
+    /// <summary>
+    /// During an open only (one thread, nothing else sees the projection yet): applies one recovered frame — a few
+    /// frames late. Frames are queued in small groups, each key hashed and its index slot prefetched as it arrives,
+    /// and applied in log order when the group is full (or at <see cref="TrimExcess"/> / the first append): the slot
+    /// misses of a big directory then overlap rather than come one after another, which was most of an open's time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Visit(LogFrame frame)
+    {
+        if (frame.Type is not (RecordType.Put or RecordType.Delete))
+        {
+            return;
+        }
+
+        var key = frame.Key;
+        if (key.Length > RecoveredKeyMax)
+        {
+            ApplyRecovered();
+            Apply(frame);
+            return;
+        }
+
+        if (_recovered.Length == 0)
+        {
+            _recovered = new Recovered[RecoveredBatch];
+            _recoveredKeys = new byte[RecoveredBatch * RecoveredKeyMax];
+        }
+        else if (_recoveredCount == RecoveredBatch)
+        {
+            ApplyRecovered();
+        }
+
+        uint hash = KeyDirectory.Hash(key);
+        _keys.PrefetchSlot(hash);
+        int at = _recoveredCount * RecoveredKeyMax;
+        key.CopyTo(_recoveredKeys.AsSpan(at));
+        _recovered[_recoveredCount++] = new Recovered(frame.Type, hash, key.Length, frame.Ref);
+    }
+
+    /// <summary>Applies the queued recovered frames, in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ApplyRecovered()
+    {
+        for (int i = 0; i < _recoveredCount; i++)
+        {
+            ref readonly var r = ref _recovered[i];
+            var key = _recoveredKeys.AsSpan(i * RecoveredKeyMax, r.KeyLength);
+            if (r.Type == RecordType.Put)
+            {
+                _keys.SetByHash(key, r.Hash, r.Ref);
+            }
+            else
+            {
+                _keys.RemoveByHash(key, r.Hash);
+            }
+        }
+
+        _recoveredCount = 0;
+    }
 
     /// <summary>Under the log's gate: applies one append's frames at once, so a reader sees a batch whole or not at all.</summary>
     public void OnAppended(AppendedFrames frames)
@@ -84,6 +149,8 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
         _lock.EnterWriteLock();
         try
         {
+            ApplyRecovered();   // normally done at the end of the open already
+
             for (int i = 0; i < frames.Count; i++)
             {
                 var frame = frames[i];
@@ -110,7 +177,13 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
     }
 
     /// <summary>After recovery: gives back what the key directory over-allocated while growing.</summary>
-    public void TrimExcess() => _keys.TrimExcess();
+    public void TrimExcess()
+    {
+        ApplyRecovered();
+        _recovered = [];
+        _recoveredKeys = [];
+        _keys.TrimExcess();
+    }
 
     /// <summary>Whether <paramref name="key"/> is live.</summary>
     public bool ContainsKey(ReadOnlySpan<byte> key)
@@ -288,6 +361,8 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
     }
 
     public void Dispose() => _lock.Dispose();
+
+    private readonly record struct Recovered(RecordType Type, uint Hash, int KeyLength, RecordRef Ref);
 
     private void Apply(LogFrame frame)
     {
