@@ -15,6 +15,7 @@ internal sealed class HandleWriteStream : Stream
     private byte[]? _buffer;
     private int _buffered;
     private long _position;
+    private long _writebackStarted;   // bytes before this offset were handed to WritebackHint
     private bool _closed;
 
     public HandleWriteStream(SafeFileHandle handle)
@@ -53,6 +54,7 @@ internal sealed class HandleWriteStream : Stream
             Flush();
             FileSync.Write(_handle, buffer, _position);
             _position += buffer.Length;
+            StartWritebackIfDue();
             return;
         }
 
@@ -89,6 +91,17 @@ internal sealed class HandleWriteStream : Stream
             FileSync.Write(_handle, _buffer.AsSpan(0, _buffered), _position);
             _position += _buffered;
             _buffered = 0;
+            StartWritebackIfDue();
+        }
+    }
+
+    /// <summary>Every <see cref="WritebackHint.Bytes"/> written: the disk starts on them while the writer goes on.</summary>
+    private void StartWritebackIfDue()
+    {
+        if (_position - _writebackStarted >= WritebackHint.Bytes)
+        {
+            WritebackHint.Start(_handle, _writebackStarted, _position - _writebackStarted);
+            _writebackStarted = _position;
         }
     }
 
