@@ -264,8 +264,22 @@ internal sealed class KeyProjection : IRecordLogObserver, IDisposable
             var snapshot = new KeySnapshot(_keys.Count);
             if (sorted)
             {
-                foreach (int i in _keys.SortedOrder())
+                // In key order the entries and keys are scattered: load each entry sixteen steps ahead and its key
+                // eight steps ahead, so the misses overlap instead of coming two at a time per key.
+                var order = _keys.SortedOrder();
+                for (int k = 0; k < order.Length; k++)
                 {
+                    if (k + 16 < order.Length)
+                    {
+                        _keys.PrefetchEntry(order[k + 16]);
+                    }
+
+                    if (k + 8 < order.Length)
+                    {
+                        _keys.PrefetchKey(order[k + 8]);
+                    }
+
+                    int i = order[k];
                     snapshot.Add(_keys.KeyAt(i), _keys.RefAt(i));
                 }
             }
