@@ -74,13 +74,12 @@ internal sealed class KeyArena
 
     /// <summary>Asks the CPU to start loading the key record at <paramref name="position"/> (a hint; nothing off x86).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public unsafe void Prefetch(uint position)
+    public void Prefetch(uint position)
     {
-        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        if (CpuPrefetch.Supported)
         {
             long at = (long)position * 4;
-            var chunk = _chunks[(int)(at >> ChunkShift)];
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref chunk[(int)(at & (ChunkSize - 1))]));
+            CpuPrefetch.Line(ref _chunks[(int)(at >> ChunkShift)][(int)(at & (ChunkSize - 1))]);
         }
     }
 

@@ -235,13 +235,7 @@ internal sealed class KeyDirectory
     /// the entry is likely in cache — its key. Nothing changes; off x86 they do nothing.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public unsafe void PrefetchEntry(int index)
-    {
-        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
-        {
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref EntryAt(index)));
-        }
-    }
+    public void PrefetchEntry(int index) => CpuPrefetch.Line(ref EntryAt(index));
 
     /// <inheritdoc cref="PrefetchEntry"/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -386,13 +380,7 @@ internal sealed class KeyDirectory
     /// being paid one after another. A hint only: a resize meanwhile merely wastes it.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public unsafe void PrefetchSlot(uint hash)
-    {
-        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
-        {
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0(Unsafe.AsPointer(ref _slots[(int)hash & _mask]));
-        }
-    }
+    public void PrefetchSlot(uint hash) => CpuPrefetch.Line(ref _slots[(int)hash & _mask]);
 
     private int SlotValue(uint hash, int index) => (int)((hash & ~(uint)_mask) | (uint)(index + 1));
 

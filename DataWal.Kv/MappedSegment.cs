@@ -171,7 +171,7 @@ internal sealed unsafe partial class MappedSegment
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Prefetch(long offset, int length)
     {
-        if (_base is null || !System.Runtime.Intrinsics.X86.Sse.IsSupported || (ulong)offset >= (ulong)_length)
+        if (_base is null || !CpuPrefetch.Supported || (ulong)offset >= (ulong)_length)
         {
             return;
         }
@@ -179,7 +179,7 @@ internal sealed unsafe partial class MappedSegment
         long end = Math.Min(_length, offset + length);
         for (long at = offset; at < end; at += 64)
         {
-            System.Runtime.Intrinsics.X86.Sse.Prefetch0(_base + at);
+            CpuPrefetch.Line(_base + at);
         }
     }
 
