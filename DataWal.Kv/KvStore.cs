@@ -150,12 +150,8 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <param name="outDirectory">A missing or empty directory.</param>
     /// <returns>What was written, and the salvage pass's report with every skipped range.</returns>
     /// <exception cref="DataWalException">The source is missing, the target is not empty, or a read or write failed.</exception>
-    public static KvSalvageResult SalvageTo(string sourceDirectory, string outDirectory)
-    {
-        using var source = OpenReadOnly(sourceDirectory, ReadMode.Salvage);
-        var stats = source.CompactTo(outDirectory);
-        return new KvSalvageResult(stats.LiveKeys, stats.BytesWritten, source.RecoveryReport);
-    }
+    public static KvSalvageResult SalvageTo(string sourceDirectory, string outDirectory) =>
+        Salvage(sourceDirectory, outDirectory, null, CancellationToken.None);
 
     /// <summary>
     /// <see cref="SalvageTo"/> on the thread pool, with progress: after the salvage pass has read the source (no
@@ -170,15 +166,16 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <returns>What was written, and the salvage pass's report with every skipped range.</returns>
     /// <exception cref="DataWalException">The source is missing, the target is not empty, or a read or write failed.</exception>
     public static Task<KvSalvageResult> SalvageToAsync(string sourceDirectory, string outDirectory, IProgress<KvCopyProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        Task.Run(
-            () =>
-            {
-                using var source = OpenReadOnly(sourceDirectory, ReadMode.Salvage);
-                cancellationToken.ThrowIfCancellationRequested();
-                var stats = Compaction.Run(source, outDirectory, progress, cancellationToken);
-                return new KvSalvageResult(stats.LiveKeys, stats.BytesWritten, source.RecoveryReport);
-            },
-            cancellationToken);
+        Task.Run(() => Salvage(sourceDirectory, outDirectory, progress, cancellationToken), cancellationToken);
+
+    /// <summary>The salvage of <see cref="SalvageTo"/> and <see cref="SalvageToAsync"/>: a salvage-mode read-only open, then a copy.</summary>
+    private static KvSalvageResult Salvage(string sourceDirectory, string outDirectory, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken)
+    {
+        using var source = OpenReadOnly(sourceDirectory, ReadMode.Salvage);
+        cancellationToken.ThrowIfCancellationRequested();
+        var stats = Compaction.Run(source, outDirectory, progress, cancellationToken);
+        return new KvSalvageResult(stats.LiveKeys, stats.BytesWritten, source.RecoveryReport);
+    }
 
     private static (KeyProjection Keys, RecoveryReport Report) ReplayReadOnly(RecordLogReader reader)
     {

@@ -15,14 +15,15 @@ internal static class ValueReader
 
     /// <summary>
     /// Reads and verifies the frame at <paramref name="location"/>; returns a copy of its value. Segments below
-    /// <paramref name="activeSegment"/> are sealed (the pool may map them); 0 reads with pread.
+    /// <paramref name="activeSegment"/> are sealed (the pool may map them); 0 reads with pread. Required, not defaulted:
+    /// a caller that forgot it would silently read every value with pread.
     /// </summary>
     // Optimized from the first call: a fresh process (a CLI command, a short job) would otherwise run its gets in
     // unoptimized code until tiering catches up.
     // Not zeroed: the read fills the frame, and only the bytes it read are looked at.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     [SkipLocalsInit]
-    public static byte[] Read(ReadHandlePool pool, ReadOnlySpan<byte> key, RecordRef location, uint activeSegment = 0)
+    public static byte[] Read(ReadHandlePool pool, ReadOnlySpan<byte> key, RecordRef location, uint activeSegment)
     {
         byte[]? rented = null;
         Span<byte> frame = location.Length <= StackLimit
@@ -100,7 +101,7 @@ internal static class ValueReader
     /// and returns the value as a slice of it: no allocation. Segments below <paramref name="activeSegment"/> are sealed.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static ReadOnlySpan<byte> Verify(ReadHandlePool pool, ReadOnlySpan<byte> key, RecordRef location, Span<byte> frame, uint activeSegment = 0)
+    public static ReadOnlySpan<byte> Verify(ReadHandlePool pool, ReadOnlySpan<byte> key, RecordRef location, Span<byte> frame, uint activeSegment)
     {
         uint segment = location.Segment;
         ulong offset = location.Offset;

@@ -170,12 +170,12 @@ public class VerifyOnGetTests
         }
 
         using var pool = new ReadHandlePool(dir.Path);
-        Assert.That(S(ValueReader.Read(pool, "k"u8, put)), Is.EqualTo("value"));
+        Assert.That(S(ValueReader.Read(pool, "k"u8, put, activeSegment: 0)), Is.EqualTo("value"));
 
         string Fails(ReadOnlySpan<byte> key, RecordRef at)
         {
             byte[] k = key.ToArray();
-            return Assert.Throws<CorruptRecordException>(() => ValueReader.Read(pool, k, at))!.Message;
+            return Assert.Throws<CorruptRecordException>(() => ValueReader.Read(pool, k, at, activeSegment: 0))!.Message;
         }
 
         Assert.That(Fails("k"u8, tombstone), Is.EqualTo($"datawal: record at segment 00000001 offset {tombstone.Offset} is not a Put (found Delete)"));
@@ -188,7 +188,7 @@ public class VerifyOnGetTests
         Assert.That(Fails("k"u8, put with { Offset = other.Offset + other.Length }),
             Is.EqualTo($"datawal: short read for segment 00000001 offset {other.Offset + other.Length} (got 0, need at least 24)"));
         Assert.That(Fails("k"u8, put with { Offset = 1 }), Does.StartWith("datawal: structural decode error at segment 00000001 offset 1"));
-        Assert.Throws<DataWalException>(() => ValueReader.Read(pool, "k"u8.ToArray(), put with { Segment = 9 }));
+        Assert.Throws<DataWalException>(() => ValueReader.Read(pool, "k"u8.ToArray(), put with { Segment = 9 }, activeSegment: 0));
     }
 
     // ---- TryGet ----
