@@ -53,7 +53,7 @@ internal static class CheckCommand
                     catch (DataWalException e)
                     {
                         progress.Dispose();
-                        context.Fail($"datawal: check: get failed: {e.Message}", $"get failed: {e.Message}", ExitCodes.Corrupt);
+                        context.FailIn("check", $"get failed: {e.Message}", ExitCodes.Corrupt);
                         if (e is CorruptRecordException corrupt)
                         {
                             Salvage.Hint(context, Salvage.ReadHint(store, corrupt));
@@ -66,7 +66,7 @@ internal static class CheckCommand
                     {
                         progress.Dispose();
                         string missing = $"key reported by keys() is missing on get: b64:{Convert.ToBase64String(keys[i])}";
-                        return context.Fail($"datawal: check: {missing}", missing, ExitCodes.Corrupt);
+                        return context.FailIn("check", missing, ExitCodes.Corrupt);
                     }
 
                     int done = i + 1;

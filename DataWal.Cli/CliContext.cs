@@ -60,6 +60,9 @@ internal sealed class CliContext
         return exitCode;
     }
 
+    /// <summary>A command's own error line, <c>datawal: COMMAND: MESSAGE</c> (JSON: <c>kind:"error"</c> with MESSAGE).</summary>
+    public int FailIn(string command, string message, int exitCode) => Fail($"datawal: {command}: {message}", message, exitCode);
+
     /// <summary>The generic error line, <c>datawal: error: MESSAGE</c> (JSON: <c>kind:"error"</c>).</summary>
     public int Fail(string message, int exitCode) => Fail($"datawal: error: {message}", message, exitCode);
 

@@ -59,7 +59,7 @@ internal static class CompactCommand
     {
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
         {
-            return context.Fail($"datawal: compact: target directory is not empty: {target}", $"target directory is not empty: {target}", ExitCodes.Error);
+            return context.FailIn("compact", $"target directory is not empty: {target}", ExitCodes.Error);
         }
 
         if (File.Exists(target))
@@ -82,7 +82,7 @@ internal static class CompactCommand
         using (var progress = context.Progress())
         {
             progress.Update(() => $"compact: writing {kv.Count:N0} live keys to {target} ...", force: true);
-            var reporter = progress.Enabled ? new SyncProgress<KvCopyProgress>(p => progress.Update(() => CopyLine("compact", p))) : null;
+            var reporter = CopyReporter(progress, "compact");
             try
             {
                 // On the thread pool, and waited for here, like the in-place compaction below.
@@ -121,6 +121,10 @@ internal static class CompactCommand
     internal static string CopyLine(string command, KvCopyProgress p) => string.Create(
         CultureInfo.InvariantCulture,
         $"{command}: {VerifyCommand.Percent(p.KeysCopied, p.KeysTotal)} {p.KeysCopied:N0}/{p.KeysTotal:N0} keys, {BytesText.Format(p.BytesWritten)} written");
+
+    /// <summary>A reporter that draws <see cref="CopyLine"/> on <paramref name="progress"/>; null when there is no progress line.</summary>
+    internal static IProgress<KvCopyProgress>? CopyReporter(ProgressLine progress, string command) =>
+        progress.Enabled ? new SyncProgress<KvCopyProgress>(p => progress.Update(() => CopyLine(command, p))) : null;
 
     /// <summary>Labels of the in-place summary are padded to this width.</summary>
     public const int InPlaceLabelWidth = 20;
@@ -172,7 +176,7 @@ internal static class CompactCommand
                 {
                     progress.Dispose();
                     string cancelled = $"cancelled before the compacted segment was installed: nothing in {store} was replaced or deleted";
-                    return context.Fail($"datawal: compact: {cancelled}", cancelled, ExitCodes.Error);
+                    return context.FailIn("compact", cancelled, ExitCodes.Error);
                 }
                 catch (CorruptRecordException e)
                 {

@@ -57,7 +57,7 @@ internal static class DumpCommand
         catch (CorruptRecordException e)
         {
             context.Out.Flush();
-            context.Fail($"datawal: dump: mid-stream error: {e.Message}", $"mid-stream error: {e.Message}", ExitCodes.Corrupt);
+            context.FailIn("dump", $"mid-stream error: {e.Message}", ExitCodes.Corrupt);
             Salvage.Hint(context, Salvage.ReadHint(store, e));
             return ExitCodes.Corrupt;
         }

@@ -35,7 +35,7 @@ internal static class ExportCommand
     {
         if (!overwrite && Path.Exists(outfile))
         {
-            return context.Fail($"datawal: export: refuses to overwrite existing file: {outfile}", $"refuses to overwrite existing file: {outfile}", ExitCodes.Error);
+            return context.FailIn("export", $"refuses to overwrite existing file: {outfile}", ExitCodes.Error);
         }
 
         Kv.KvStore opened;
@@ -58,13 +58,12 @@ internal static class ExportCommand
             {
                 // Without --overwrite the library renames without replacing: an OUTFILE created by someone else in
                 // the meantime is never overwritten.
-                var reporter = progress.Enabled ? new SyncProgress<Kv.KvCopyProgress>(p => progress.Update(() => CompactCommand.CopyLine("export", p))) : null;
-                kv.ExportJsonlAsync(target, overwrite, reporter).GetAwaiter().GetResult();
+                kv.ExportJsonlAsync(target, overwrite, CompactCommand.CopyReporter(progress, "export")).GetAwaiter().GetResult();
             }
             catch (DataWalException e) when (e.InnerException is AlreadyExistsException)
             {
                 progress.Dispose();
-                return context.Fail($"datawal: export: refuses to overwrite existing file: {outfile}", $"refuses to overwrite existing file: {outfile}", ExitCodes.Error);
+                return context.FailIn("export", $"refuses to overwrite existing file: {outfile}", ExitCodes.Error);
             }
             catch (CorruptRecordException e)
             {

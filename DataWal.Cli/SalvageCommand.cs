@@ -89,8 +89,7 @@ internal static class SalvageCommand
             {
                 if (kv)
                 {
-                    var reporter = progress.Enabled ? new SyncProgress<KvCopyProgress>(p => progress.Update(() => CompactCommand.CopyLine("salvage", p))) : null;
-                    var r = KvStore.SalvageToAsync(store, outDirectory, reporter).GetAwaiter().GetResult();
+                    var r = KvStore.SalvageToAsync(store, outDirectory, CompactCommand.CopyReporter(progress, "salvage")).GetAwaiter().GetResult();
                     summary = new SalvageSummary(true, r.LiveKeys, 0, r.BytesWritten, SegmentFiles.List(outDirectory).Count, (ulong)r.LiveKeys, r.Report);
                 }
                 else

@@ -161,7 +161,7 @@ internal static class ScanCommand
             context.Out.Flush();
             string tail = $"damaged tail on the last segment {reader.Segments[^1]:D8}.dwal: {report.TailBytesDiscarded} bytes " +
                 "after the last valid record were not read (a write in progress, or a crash before an fsync; a writer open cuts them)";
-            code = context.Fail($"datawal: scan: {tail}", tail, ExitCodes.Recoverable);
+            code = context.FailIn("scan", tail, ExitCodes.Recoverable);
         }
 
         return Salvage.Finish(context, "scan", report.SkippedRanges, code);
@@ -246,7 +246,7 @@ internal static class ScanCommand
     private static int MidStreamError(CliContext context, string store, CorruptRecordException e, bool follow = false)
     {
         context.Out.Flush();
-        context.Fail($"datawal: scan: mid-stream error: {e.Message}", $"mid-stream error: {e.Message}", ExitCodes.Corrupt);
+        context.FailIn("scan", $"mid-stream error: {e.Message}", ExitCodes.Corrupt);
         Salvage.Hint(context, Salvage.ReadHint(store, e, follow));
         return ExitCodes.Corrupt;
     }

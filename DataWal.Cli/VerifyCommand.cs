@@ -59,7 +59,7 @@ internal static class VerifyCommand
             catch (CorruptRecordException e)
             {
                 progress.Dispose();
-                context.Fail($"datawal: verify: CRC / decode failure: {e.Message}", $"CRC / decode failure: {e.Message}", ExitCodes.Corrupt);
+                context.FailIn("verify", $"CRC / decode failure: {e.Message}", ExitCodes.Corrupt);
                 Salvage.Hint(context, Salvage.ReadHint(store, e));
                 return ExitCodes.Corrupt;
             }
