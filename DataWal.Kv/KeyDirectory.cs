@@ -269,7 +269,7 @@ internal sealed class KeyDirectory
             prefixes[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(padded);
         }
 
-        RadixSort(ref prefixes, ref order);
+        RadixSort.Sort(ref prefixes, ref order);
         var byKey = new KeyComparer(this);
         int start = 0;
         for (int i = 1; i <= order.Length; i++)
@@ -286,64 +286,6 @@ internal sealed class KeyDirectory
         }
 
         return order;
-    }
-
-    /// <summary>
-    /// Sorts <paramref name="keys"/> ascending and permutes <paramref name="items"/> alongside (stable). Least significant
-    /// byte first, one counting pass per byte; a byte that is the same in every key (the high bytes of small numbers,
-    /// a shared prefix) costs no pass. The arrays may come back as new ones.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void RadixSort(ref ulong[] keys, ref int[] items)
-    {
-        int n = keys.Length;
-        if (n < 512)
-        {
-            Array.Sort(keys, items);   // stable enough: equal keys are ordered by the caller's tie-break anyway
-            return;
-        }
-
-        var counts = new int[8 * 256];
-        foreach (ulong key in keys)
-        {
-            for (int b = 0; b < 8; b++)
-            {
-                counts[(b << 8) | (int)((key >> (b * 8)) & 0xFF)]++;
-            }
-        }
-
-        ulong[]? keysOut = null;
-        int[]? itemsOut = null;
-        for (int b = 0; b < 8; b++)
-        {
-            var bucket = counts.AsSpan(b << 8, 256);
-            if (bucket.Contains(n))
-            {
-                continue;   // every key has the same byte here: the pass would not move anything
-            }
-
-            int sum = 0;
-            for (int d = 0; d < 256; d++)
-            {
-                int c = bucket[d];
-                bucket[d] = sum;
-                sum += c;
-            }
-
-            keysOut ??= new ulong[n];
-            itemsOut ??= new int[n];
-            int shift = b * 8;
-            for (int i = 0; i < n; i++)
-            {
-                ulong key = keys[i];
-                int to = bucket[(int)((key >> shift) & 0xFF)]++;
-                keysOut[to] = key;
-                itemsOut[to] = items[i];
-            }
-
-            (keys, keysOut) = (keysOut, keys);
-            (items, itemsOut) = (itemsOut, items);
-        }
     }
 
     private sealed class KeyComparer(KeyDirectory keys) : IComparer<int>

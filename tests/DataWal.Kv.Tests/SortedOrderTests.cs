@@ -51,7 +51,7 @@ public class SortedOrderTests
             var keys = Enumerable.Range(0, n).Select(_ => (ulong)rng.NextInt64() >> rng.Next(64)).ToArray();
             var items = Enumerable.Range(0, n).ToArray();
             var original = keys.ToArray();
-            KeyDirectory.RadixSort(ref keys, ref items);
+            RadixSort.Sort(ref keys, ref items);
             Assert.That(keys, Is.Ordered, $"n = {n}");
             Assert.That(items.Select(i => original[i]), Is.EqualTo(keys), $"n = {n}: items follow their keys");
             Assert.That(items.Order(), Is.EqualTo(Enumerable.Range(0, n)), $"n = {n}: a permutation");
