@@ -77,14 +77,25 @@ internal static class OnlineCompaction
         IReadOnlyList<uint> deleted;
         using (relocation.Begin())
         {
-            deleted = compaction.Commit(() =>
+            try
             {
-                // Right after the rename: locations in L now name the image, so cached handles of the range go, then
-                // every key that still points at its old frame moves to the copy.
-                pool.Invalidate(compaction.FirstSegment, compaction.LastSegment);
-                keys.Relocate(live, copies);
-                relocation.Switched();
-            });
+                deleted = compaction.Commit(() =>
+                {
+                    // Right after the rename: locations in L now name the image, so cached handles of the range go,
+                    // then every key that still points at its old frame moves to the copy.
+                    pool.Invalidate(compaction.FirstSegment, compaction.LastSegment);
+                    keys.Relocate(live, copies);
+                    relocation.Switched();
+                });
+            }
+            finally
+            {
+                // Again once L+1..N are unlinked (or the deletion stopped): a get that took its location before the
+                // switch may have mapped one of them again in between, and a cached mapping of a deleted file would
+                // keep its disk space until evicted. A get still holding an old location then finds the file gone and
+                // looks its key up again.
+                pool.Invalidate(compaction.FirstSegment + 1, compaction.LastSegment);
+            }
         }
 
         progress?.Report(new KvCompactionProgress(copied, live.Count, compaction.ImageBytes));

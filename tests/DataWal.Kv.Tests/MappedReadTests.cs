@@ -258,6 +258,41 @@ public class MappedReadTests
     }
 
     [Test]
+    public void A_segment_read_between_the_switch_and_its_deletion_does_not_stay_mapped()
+    {
+        AssumeMapping();
+        using var dir = new TempDir();
+        Fill(dir.Path);
+        using var kv = KvStore.Open(dir.Path, Options());
+        var readBeforeUnlink = new List<uint>();
+        int deleted;
+        using (var faults = FaultInjector.Install())
+        {
+            // A get that found its location before the switch reads the segment after the pool dropped it and before
+            // the compaction unlinks it: the pool maps it again. That mapping must not outlive the file.
+            faults.Before(
+                Call.Unlink,
+                path =>
+                {
+                    Assert.That(SegmentFiles.TryParseFileName(Path.GetFileName(path), out uint segment), Is.True, path);
+                    Span<byte> header = stackalloc byte[WireFormat.HeaderLength];
+                    Assert.That(kv.ReadPool.ReadAt(segment, 0, header, kv.SealedBelow), Is.EqualTo(header.Length));
+                    readBeforeUnlink.Add(segment);
+                },
+                path: p => p is not null && p.EndsWith(".dwal", StringComparison.Ordinal));
+            deleted = kv.Compact().SegmentsDeleted;
+        }
+
+        Assert.That(deleted, Is.Positive, "the compaction deleted segments");
+        Assert.That(readBeforeUnlink, Has.Count.EqualTo(1), "the read ran just before the first unlink");
+        Assert.That(Mappings(dir.Path), Has.None.Contains("(deleted)"), "no mapping of a deleted segment is kept");
+        for (int i = 0; i < Keys; i++)
+        {
+            Assert.That(S(kv.Get(KeyOf(i))), Is.EqualTo(S(ValueOf(i, Version(i)))), $"key {i} after the compaction");
+        }
+    }
+
+    [Test]
     public void Invalidation_and_eviction_racing_reads_never_unmap_under_a_read()
     {
         AssumeMapping();

@@ -49,6 +49,7 @@ public sealed class FaultInjector : IDisposable
     public static FaultInjector Install() => new();
 
     private readonly List<Rule> _rules = [];
+    private readonly List<Hook> _hooks = [];
     private readonly ConcurrentQueue<ObservedCall> _calls = new();
     private readonly ConcurrentDictionary<SafeFileHandle, string> _handlePaths = new();
 
@@ -86,12 +87,27 @@ public sealed class FaultInjector : IDisposable
         return this;
     }
 
-    /// <summary>Removes every rule (calls keep being recorded).</summary>
+    /// <summary>
+    /// Runs <paramref name="action"/> (given the path involved) just before the next <paramref name="times"/> matching
+    /// calls go through: a deterministic place to put what another thread might do between two system calls.
+    /// </summary>
+    public FaultInjector Before(Call call, Action<string?> action, int times = 1, Func<string?, bool>? path = null)
+    {
+        lock (_rules)
+        {
+            _hooks.Add(new Hook(call, action, times, path));
+        }
+
+        return this;
+    }
+
+    /// <summary>Removes every rule and hook (calls keep being recorded).</summary>
     public void Clear()
     {
         lock (_rules)
         {
             _rules.Clear();
+            _hooks.Clear();
         }
     }
 
@@ -101,6 +117,17 @@ public sealed class FaultInjector : IDisposable
     private Rule? Match(Call call, string? path)
     {
         _calls.Enqueue(new ObservedCall(call, path));
+        Hook? hook = null;
+        lock (_rules)
+        {
+            hook = _hooks.Find(h => h.Call == call && h.Times > 0 && (h.PathFilter is null || h.PathFilter(path)));
+            if (hook is not null)
+            {
+                hook.Times--;
+            }
+        }
+
+        hook?.Action(path);   // outside the lock: the action may make system calls of its own
         lock (_rules)
         {
             foreach (var rule in _rules)
@@ -139,6 +166,14 @@ public sealed class FaultInjector : IDisposable
     }
 
     private string? PathOf(SafeFileHandle handle) => _handlePaths.TryGetValue(handle, out var p) ? p : null;
+
+    private sealed class Hook(Call call, Action<string?> action, int times, Func<string?, bool>? pathFilter)
+    {
+        public Call Call { get; } = call;
+        public Action<string?> Action { get; } = action;
+        public int Times { get; set; } = times;
+        public Func<string?, bool>? PathFilter { get; } = pathFilter;
+    }
 
     private sealed class Rule(Call call, int errno, int? shortBytes, int skip, int times, Func<string?, bool>? pathFilter)
     {
