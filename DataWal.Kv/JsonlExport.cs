@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Text;
 using System.Diagnostics;
+using DataWal.Core;
 using SafeAtomic;
 
 namespace DataWal.Kv;
@@ -82,48 +83,185 @@ internal static class JsonlExport
     }
 
     /// <returns>The number of bytes written.</returns>
-    private static long WriteLines(KvStore source, KeySnapshot live, Stream stream, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken)
-    {
-        long written = 0;
-        long lines = 0;
-        byte[] line = ArrayPool<byte>.Shared.Rent(128 * 1024);
-        try
-        {
-            source.ReadValues(
-                live,
-                (key, value, location) =>
-                {
-                    int needed = KeyPrefix.Length + Base64.GetMaxEncodedToUtf8Length(key.Length) + ValuePrefix.Length +
-                                 Base64.GetMaxEncodedToUtf8Length(value.Length) + LineEnd.Length;
-                    if (line.Length < needed)
-                    {
-                        ArrayPool<byte>.Shared.Return(line);
-                        line = ArrayPool<byte>.Shared.Rent(needed);
-                    }
+    private static long WriteLines(KvStore source, KeySnapshot live, Stream stream, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken) =>
+        new OrderedLines(source, live, stream, progress, cancellationToken).Run();
 
-                    int n = 0;
-                    Append(line, ref n, KeyPrefix);
-                    Base64.EncodeToUtf8(key, line.AsSpan(n), out _, out int keyChars);
-                    n += keyChars;
-                    Append(line, ref n, ValuePrefix);
-                    Base64.EncodeToUtf8(value, line.AsSpan(n), out _, out int valueChars);
-                    n += valueChars;
-                    Append(line, ref n, LineEnd);
-                    stream.Write(line, 0, n);
-                    written += n;
-                    if (++lines % Compaction.ProgressEvery == 0)
-                    {
-                        // The final report waits for the fsync and rename: a display at 100% means the file is in place.
-                        progress?.Report(new KvCopyProgress(lines, live.Count, written));
-                    }
-                },
-                cancellationToken);
-            return written;
-        }
-        finally
+    /// <summary>
+    /// Encodes the lines on up to <see cref="MaxWorkers"/> threads and writes them in key order: each worker takes the
+    /// next chunk of keys (at most <see cref="Compaction.ProgressEvery"/> keys and about <see cref="ChunkBytes"/> of
+    /// frames), reads and encodes it into its own buffer, then waits for its chunk's turn and writes the buffer.
+    /// </summary>
+    /// <remarks>
+    /// Why: an export is base64 work on one core and <c>write</c>s, and the reads and encoding of one chunk do not
+    /// depend on any other's, so on two cores they overlap; only the writes are in order. Memory stays one chunk per
+    /// worker, whatever the store's size. Progress is reported by whichever worker has just written, one at a time.
+    /// </remarks>
+    private sealed class OrderedLines(KvStore source, KeySnapshot live, Stream stream, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken)
+    {
+        private const int MaxWorkers = 4;
+        private const int ChunkBytes = 1 << 20;
+
+        private readonly object _turnGate = new();   // a Monitor: writers wait for their chunk's turn
+        private int _nextKey;
+        private long _nextChunk;
+        private long _turn;
+        private Exception? _failure;
+        private long _written;   // the fields below are touched only by the worker whose turn it is
+        private long _lines;
+
+        public long Run()
         {
-            ArrayPool<byte>.Shared.Return(line);
+            int workers = live.Count < 2 * Compaction.ProgressEvery ? 1 : Math.Clamp(Environment.ProcessorCount, 1, MaxWorkers);
+            var others = new Thread[workers - 1];
+            for (int i = 0; i < others.Length; i++)
+            {
+                others[i] = new Thread(Work) { IsBackground = true, Name = "datawal export" };
+                others[i].Start();
+            }
+
+            Work();
+            foreach (var thread in others)
+            {
+                thread.Join();
+            }
+
+            if (_failure is not null)
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_failure);
+            }
+
+            return _written;
         }
+
+        [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1031", Justification = "Any failure of a worker is handed to the caller's thread, which throws the first one.")]
+        private void Work()
+        {
+            var chunk = new ChunkEncoder();
+            try
+            {
+                while (TakeChunk(out int from, out int to, out long sequence))
+                {
+                    chunk.Length = 0;
+                    source.ReadValues(live, from, to, chunk.Visit, cancellationToken);
+                    if (!WriteInTurn(sequence, chunk, to - from))
+                    {
+                        return;
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                lock (_turnGate)
+                {
+                    _failure ??= e;   // the first failure is the one thrown; the other workers stop at their next step
+                    Monitor.PulseAll(_turnGate);
+                }
+            }
+            finally
+            {
+                chunk.Return();
+            }
+        }
+
+        /// <summary>The next keys in order, sized by their frames so one chunk's lines stay near <see cref="ChunkBytes"/>.</summary>
+        private bool TakeChunk(out int from, out int to, out long sequence)
+        {
+            lock (_turnGate)
+            {
+                from = to = _nextKey;
+                sequence = _nextChunk;
+                if (_failure is not null || from >= live.Count)
+                {
+                    return false;
+                }
+
+                long frames = 0;
+                while (to < live.Count && to - from < Compaction.ProgressEvery && frames < ChunkBytes)
+                {
+                    frames += live.RefAt(to).Length;
+                    to++;
+                }
+
+                _nextKey = to;
+                _nextChunk++;
+                return true;
+            }
+        }
+
+        /// <returns>False when another worker failed meanwhile (nothing was written).</returns>
+        private bool WriteInTurn(long sequence, ChunkEncoder chunk, int lines)
+        {
+            lock (_turnGate)
+            {
+                while (_turn != sequence && _failure is null)
+                {
+                    Monitor.Wait(_turnGate);
+                }
+
+                if (_failure is not null)
+                {
+                    return false;
+                }
+            }
+
+            // Only the worker whose turn it is gets here, so the stream and the counters have one user at a time; the
+            // Monitor orders each turn's writes after the previous turn's.
+            stream.Write(chunk.Buffer, 0, chunk.Length);
+            _written += chunk.Length;
+            _lines += lines;
+            if (_lines < live.Count)
+            {
+                // The final report waits for the fsync and rename: a display at 100% means the file is in place.
+                progress?.Report(new KvCopyProgress(_lines, live.Count, _written));
+            }
+
+            lock (_turnGate)
+            {
+                _turn++;
+                Monitor.PulseAll(_turnGate);
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>One worker's buffer of encoded lines.</summary>
+    private sealed class ChunkEncoder
+    {
+        public byte[] Buffer = ArrayPool<byte>.Shared.Rent(ChunkCapacity);
+        public int Length;
+
+        private const int ChunkCapacity = (1 << 20) + (1 << 19);
+
+        public KvStore.ValueVisitor Visit => _visit ??= Append;
+
+        private KvStore.ValueVisitor? _visit;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+        private void Append(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, RecordRef location)
+        {
+            int needed = KeyPrefix.Length + Base64.GetMaxEncodedToUtf8Length(key.Length) + ValuePrefix.Length +
+                         Base64.GetMaxEncodedToUtf8Length(value.Length) + LineEnd.Length;
+            if (Buffer.Length - Length < needed)
+            {
+                var larger = ArrayPool<byte>.Shared.Rent(Math.Max(Length + needed, Buffer.Length * 2));
+                Buffer.AsSpan(0, Length).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(Buffer);
+                Buffer = larger;
+            }
+
+            int n = Length;
+            JsonlExport.Append(Buffer, ref n, KeyPrefix);
+            Base64.EncodeToUtf8(key, Buffer.AsSpan(n), out _, out int keyChars);
+            n += keyChars;
+            JsonlExport.Append(Buffer, ref n, ValuePrefix);
+            Base64.EncodeToUtf8(value, Buffer.AsSpan(n), out _, out int valueChars);
+            n += valueChars;
+            JsonlExport.Append(Buffer, ref n, LineEnd);
+            Length = n;
+        }
+
+        public void Return() => ArrayPool<byte>.Shared.Return(Buffer);
     }
 
     private static void Append(byte[] line, ref int n, ReadOnlySpan<byte> bytes)

@@ -987,8 +987,15 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// Reads and verifies the value of each snapshotted pair in order, one frame buffer for all of them,
     /// and hands key and value to <paramref name="visit"/> (views valid only during the call).
     /// </summary>
+    internal void ReadValues(KeySnapshot live, ValueVisitor visit, CancellationToken cancellationToken) =>
+        ReadValues(live, 0, live.Count, visit, cancellationToken);
+
+    /// <summary>
+    /// <see cref="ReadValues(KeySnapshot, ValueVisitor, CancellationToken)"/> for the snapshot's entries
+    /// <paramref name="from"/> (inclusive) to <paramref name="to"/> (exclusive): several threads may each read a range.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // once per live key: full speed from the first
-    internal void ReadValues(KeySnapshot live, ValueVisitor visit, CancellationToken cancellationToken)
+    internal void ReadValues(KeySnapshot live, int from, int to, ValueVisitor visit, CancellationToken cancellationToken)
     {
         byte[] frame = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
         // Read once: segments below it are sealed now and stay so (a rotation only moves it up), so their values
@@ -996,10 +1003,10 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
         uint activeSegment = SealedBelow;
         try
         {
-            for (int i = 0; i < live.Count; i++)
+            for (int i = from; i < to; i++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (i + PrefetchDistance < live.Count)
+                if (i + PrefetchDistance < to)
                 {
                     // Sorted by key, the frames are in random places: start loading one a few reads ahead.
                     var ahead = live.RefAt(i + PrefetchDistance);
@@ -1023,10 +1030,10 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>How many reads ahead <see cref="ReadValues"/> prefetches: enough to cover a memory miss.</summary>
+    /// <summary>How many reads ahead <see cref="ReadValues(KeySnapshot, int, int, ValueVisitor, CancellationToken)"/> prefetches: enough to cover a memory miss.</summary>
     private const int PrefetchDistance = 8;
 
-    /// <summary>Receives one live pair from <see cref="ReadValues"/>.</summary>
+    /// <summary>Receives one live pair from <see cref="ReadValues(KeySnapshot, ValueVisitor, CancellationToken)"/>.</summary>
     internal delegate void ValueVisitor(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, RecordRef location);
 
     private static InvalidOperationException ReadOnly() => new("datawal: the store was opened read-only; writes need KvStore.Open");

@@ -317,6 +317,55 @@ public class ExportTests
         Assert.That(AtomicFile.FindTempFiles(dir.Path), Is.Empty);
     }
 
+    /// <summary>
+    /// Enough keys that the export is encoded by several workers (on a machine with more than one core) in chunks
+    /// cut by count and by bytes — a few values over a mebibyte among small ones — and still written byte for byte
+    /// as one thread in key order would.
+    /// </summary>
+    [Test]
+    public void A_large_export_encoded_in_chunks_is_byte_exact_and_in_key_order()
+    {
+        using var dir = new TempDir();
+        var rng = new Random(11);
+        var model = new SortedDictionary<byte[], byte[]>(Comparer<byte[]>.Create(CompareBytes));
+        using var kv = KvStore.Open(dir["src"]);
+        for (int i = 0; i < 30_000; i++)
+        {
+            var key = new byte[rng.Next(1, 24)];
+            rng.NextBytes(key);
+            var value = new byte[i % 5_000 == 17 ? 1_300_000 + i : rng.Next(0, 160)];
+            rng.NextBytes(value);
+            kv.Put(key, value);
+            model[key] = value;
+        }
+
+        kv.ExportJsonl(dir["export.jsonl"]);
+
+        var expected = string.Concat(model.Select(p => JsonLine(p.Key, p.Value)));
+        Assert.That(File.ReadAllText(dir["export.jsonl"]), Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void A_corrupt_value_far_into_a_large_export_aborts_it_with_the_typed_error_and_no_file()
+    {
+        using var dir = new TempDir();
+        string path = dir["export.jsonl"];
+        File.WriteAllText(path, "old export\n");
+        using var kv = KvStore.Open(dir["src"]);
+        for (int i = 0; i < 30_000; i++)
+        {
+            kv.Put(B($"key-{i:D6}"), B($"value {i}"));
+        }
+
+        var rotten = kv.RefOf(B("key-025000"))!.Value;
+        FlipByte(Seg(dir["src"], rotten.Segment), (long)rotten.Offset + WireFormat.HeaderLength + 12);
+
+        var e = Assert.Throws<CorruptRecordException>(() => kv.ExportJsonl(path, overwrite: true));
+        Assert.That(e!.Message, Does.Contain($"CRC mismatch at segment {rotten.Segment:D8} offset {rotten.Offset}"));
+        Assert.That(File.ReadAllText(path), Is.EqualTo("old export\n"));
+        Assert.That(AtomicFile.FindTempFiles(dir.Path), Is.Empty);
+    }
+
     [Test]
     public void Export_from_a_read_only_store_matches_the_writer_export()
     {
