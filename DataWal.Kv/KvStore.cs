@@ -833,8 +833,9 @@ public sealed class KvStore : IDisposable, IAsyncDisposable
     /// <summary>
     /// <see cref="ExportJsonlAsync(string, bool, CancellationToken)"/> with progress: <paramref name="progress"/> hears how
     /// many lines were written every few thousand keys, and once more when the file is durable and in place
-    /// (<see cref="KvCopyProgress.KeysCopied"/> = <see cref="KvCopyProgress.KeysTotal"/>). Reports are made on the
-    /// exporting thread, in order.
+    /// (<see cref="KvCopyProgress.KeysCopied"/> = <see cref="KvCopyProgress.KeysTotal"/>). Reports are made in order and
+    /// one at a time, but not always on the same thread: the export encodes on one worker thread per core, and the
+    /// worker that has just written a chunk reports it.
     /// </summary>
     /// <param name="outPath">The output file.</param>
     /// <param name="overwrite">True to replace an existing file.</param>
