@@ -112,17 +112,30 @@ internal static class JsonlExport
         public long Run()
         {
             int workers = live.Count < 2 * Compaction.ProgressEvery ? 1 : Math.Clamp(Environment.ProcessorCount, 1, MaxWorkers);
-            var others = new Thread[workers - 1];
-            for (int i = 0; i < others.Length; i++)
+            var others = new List<Thread>(workers - 1);
+            try
             {
-                others[i] = new Thread(Work) { IsBackground = true, Name = "datawal export" };
-                others[i].Start();
-            }
+                for (int i = 1; i < workers; i++)
+                {
+                    var thread = new Thread(Work) { IsBackground = true, Name = "datawal export" };
+                    thread.Start();
+                    others.Add(thread);
+                }
 
-            Work();
-            foreach (var thread in others)
+                Work();
+            }
+            catch (Exception e)
             {
-                thread.Join();
+                Fail(e);   // a thread that could not start: those that did stop at their next step
+                throw;
+            }
+            finally
+            {
+                // Never return (and let the caller close the stream) while a worker may still write to it.
+                foreach (var thread in others)
+                {
+                    thread.Join();
+                }
             }
 
             if (_failure is not null)
@@ -136,9 +149,10 @@ internal static class JsonlExport
         [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1031", Justification = "Any failure of a worker is handed to the caller's thread, which throws the first one.")]
         private void Work()
         {
-            var chunk = new ChunkEncoder();
+            ChunkEncoder? chunk = null;
             try
             {
+                chunk = new ChunkEncoder();
                 while (TakeChunk(out int from, out int to, out long sequence))
                 {
                     chunk.Length = 0;
@@ -151,15 +165,21 @@ internal static class JsonlExport
             }
             catch (Exception e)
             {
-                lock (_turnGate)
-                {
-                    _failure ??= e;   // the first failure is the one thrown; the other workers stop at their next step
-                    Monitor.PulseAll(_turnGate);
-                }
+                Fail(e);
             }
             finally
             {
-                chunk.Return();
+                chunk?.Return();
+            }
+        }
+
+        /// <summary>Records the first failure (the one thrown) and wakes every worker waiting for its turn, so they stop.</summary>
+        private void Fail(Exception e)
+        {
+            lock (_turnGate)
+            {
+                _failure ??= e;
+                Monitor.PulseAll(_turnGate);
             }
         }
 
