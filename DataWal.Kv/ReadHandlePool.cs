@@ -67,10 +67,11 @@ internal sealed class ReadHandlePool : IDisposable
     /// <summary>
     /// Reads exactly <paramref name="destination"/>.Length bytes at <paramref name="offset"/> of a segment;
     /// returns how many bytes the file actually had there (fewer at its end). A segment below
-    /// <paramref name="activeSegment"/> is sealed and may be read through a mapping; 0 reads with pread.
+    /// <paramref name="activeSegment"/> is sealed and may be read through a mapping; 0 reads with pread. Required, as in
+    /// <see cref="ValueReader"/>: a default would let a caller read every segment with pread without noticing.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public int ReadAt(uint segment, long offset, Span<byte> destination, uint activeSegment = 0)
+    public int ReadAt(uint segment, long offset, Span<byte> destination, uint activeSegment)
     {
         bool wantMapped = _map && segment < activeSegment;
         var slots = _slots;

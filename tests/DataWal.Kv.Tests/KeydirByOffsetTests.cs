@@ -209,16 +209,16 @@ public class KeydirByOffsetTests
 
         using var pool = new ReadHandlePool(dir.Path, capacity: 2);
         var buffer = new byte[5];
-        Assert.That(pool.ReadAt(1, 15, buffer), Is.EqualTo(5));
+        Assert.That(pool.ReadAt(1, 15, buffer, activeSegment: 0), Is.EqualTo(5));
         Assert.That(S(buffer), Is.EqualTo("hello"));
-        Assert.That(pool.ReadAt(1, 21, buffer), Is.EqualTo(5));
+        Assert.That(pool.ReadAt(1, 21, buffer, activeSegment: 0), Is.EqualTo(5));
         Assert.That(S(buffer), Is.EqualTo("world"));
         Assert.That(pool.Count, Is.EqualTo(1), "the second read reuses the cached handle");
 
-        pool.ReadAt(2, 0, buffer);
-        pool.ReadAt(3, 0, buffer);
+        pool.ReadAt(2, 0, buffer, activeSegment: 0);
+        pool.ReadAt(3, 0, buffer, activeSegment: 0);
         Assert.That(pool.Count, Is.EqualTo(2), "capacity bounds the cache");
-        Assert.That(pool.ReadAt(1, 8, buffer), Is.EqualTo(5), "an evicted segment is reopened");
+        Assert.That(pool.ReadAt(1, 8, buffer, activeSegment: 0), Is.EqualTo(5), "an evicted segment is reopened");
         Assert.That(S(buffer), Is.EqualTo("1 say"));
         Assert.That(pool.Count, Is.EqualTo(2));
     }
@@ -232,21 +232,21 @@ public class KeydirByOffsetTests
         using (var uncached = new ReadHandlePool(dir.Path, capacity: 0))
         {
             var two = new byte[2];
-            Assert.That(uncached.ReadAt(1, 1, two), Is.EqualTo(2));
+            Assert.That(uncached.ReadAt(1, 1, two, activeSegment: 0), Is.EqualTo(2));
             Assert.That(S(two), Is.EqualTo("bc"));
             Assert.That(uncached.Count, Is.Zero, "capacity 0 caches nothing");
         }
 
         using var pool = new ReadHandlePool(dir.Path);
         var sixteen = new byte[16];
-        Assert.That(pool.ReadAt(1, 0, sixteen), Is.EqualTo(3), "a read past the end returns what the file has");
-        Assert.That(pool.ReadAt(1, 100, sixteen), Is.Zero);
+        Assert.That(pool.ReadAt(1, 0, sixteen, activeSegment: 0), Is.EqualTo(3), "a read past the end returns what the file has");
+        Assert.That(pool.ReadAt(1, 100, sixteen, activeSegment: 0), Is.Zero);
 
-        var e = Assert.Throws<DataWalException>(() => pool.ReadAt(7, 0, sixteen));
+        var e = Assert.Throws<DataWalException>(() => pool.ReadAt(7, 0, sixteen, activeSegment: 0));
         Assert.That(e!.Message, Does.Contain("open segment").And.Contain("00000007.dwal"));
 
         pool.Dispose();
-        Assert.Throws<ObjectDisposedException>(() => pool.ReadAt(1, 0, sixteen));
+        Assert.Throws<ObjectDisposedException>(() => pool.ReadAt(1, 0, sixteen, activeSegment: 0));
     }
 
     [Test]
