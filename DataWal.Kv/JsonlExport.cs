@@ -19,6 +19,9 @@ internal static class JsonlExport
 
     private static ReadOnlySpan<byte> LineEnd => "\"}\n"u8;
 
+    /// <summary>About how many bytes of frames one chunk of the export takes (a single larger frame is a chunk of its own).</summary>
+    private const int ChunkBytes = 1 << 20;
+
     public static void Run(KvStore source, string outPath, bool overwrite, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(outPath);
@@ -99,7 +102,6 @@ internal static class JsonlExport
     private sealed class OrderedLines(KvStore source, KeySnapshot live, Stream stream, IProgress<KvCopyProgress>? progress, CancellationToken cancellationToken)
     {
         private const int MaxWorkers = 4;
-        private const int ChunkBytes = 1 << 20;
 
         private readonly object _turnGate = new();   // a Monitor: writers wait for their chunk's turn
         private int _nextKey;
@@ -183,7 +185,7 @@ internal static class JsonlExport
             }
         }
 
-        /// <summary>The next keys in order, sized by their frames so one chunk's lines stay near <see cref="ChunkBytes"/>.</summary>
+        /// <summary>The next keys in order, sized by their frames so one chunk's frames stay near <see cref="ChunkBytes"/>.</summary>
         private bool TakeChunk(out int from, out int to, out long sequence)
         {
             lock (_turnGate)
@@ -248,14 +250,15 @@ internal static class JsonlExport
     /// <summary>One worker's buffer of encoded lines.</summary>
     private sealed class ChunkEncoder
     {
+        // Base64 makes 4 bytes of 3 and a line adds 30 bytes of punctuation where its frame had a header, so a chunk's
+        // lines usually fit in half as much again as its frames; Append grows the buffer when they do not.
+        private const int ChunkCapacity = ChunkBytes + (ChunkBytes / 2);
+
+        public readonly KvStore.ValueVisitor Visit;
         public byte[] Buffer = ArrayPool<byte>.Shared.Rent(ChunkCapacity);
         public int Length;
 
-        private const int ChunkCapacity = (1 << 20) + (1 << 19);
-
-        public KvStore.ValueVisitor Visit => _visit ??= Append;
-
-        private KvStore.ValueVisitor? _visit;
+        public ChunkEncoder() => Visit = Append;
 
         [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
         private void Append(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value, RecordRef location)
